@@ -1,0 +1,28 @@
+"""Core objects: samples, processors, composition and step records (pydantic + stdlib only)."""
+
+from datamultiproc.core._compose import Compose
+from datamultiproc.core._processor import FunctionStep, Processor, check_is_sample
+from datamultiproc.core._records import (
+    FailureRecord,
+    SampleRecord,
+    StepRecord,
+    StepRecorder,
+    current_recorder,
+    recording,
+)
+from datamultiproc.core._sample import BaseSample, values_equal
+
+__all__ = [
+    "BaseSample",
+    "Compose",
+    "FailureRecord",
+    "FunctionStep",
+    "Processor",
+    "SampleRecord",
+    "StepRecord",
+    "StepRecorder",
+    "check_is_sample",
+    "current_recorder",
+    "recording",
+    "values_equal",
+]

@@ -1,0 +1,153 @@
+"""The processor: one configured step of a pipeline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from datamultiproc.core._records import current_recorder
+from datamultiproc.core._sample import BaseSample, values_equal
+from datamultiproc.exceptions import ProcessingError
+
+__all__ = ["FunctionStep", "Processor", "check_is_sample"]
+
+
+class Processor(BaseModel):
+    """Base class of pipeline steps.
+
+    Subclasses declare their parameters as pydantic fields and implement
+    :meth:`process`. Underscore attributes are private state: not parameters,
+    not compared, not part of a cache key. Calling a processor runs
+    :meth:`process`, appends ``(ClassName, parameters)`` to the sample's
+    ``processing_history`` and returns the sample.
+
+    Examples
+    --------
+    >>> class Sample(BaseSample):
+    ...     data: int
+    >>> class AddStep(Processor):
+    ...     step_size: int = 1
+    ...     def process(self, sample):
+    ...         sample.data = sample.data + self.step_size
+    ...         return sample
+    >>> s = AddStep(step_size=2)(Sample(id="a", data=1))
+    >>> s.data, s.processing_history
+    (3, [('AddStep', 'step_size=2')])
+    """
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        extra="forbid",
+        validate_assignment=True,
+        protected_namespaces=(),
+    )
+
+    def process(self, sample: Any) -> Any:
+        """Process one sample and return it (the same object or a new one).
+
+        Raises
+        ------
+        NotImplementedError
+            If a subclass does not implement it.
+        """
+        msg = f"{type(self).__name__} must implement process(self, sample) -> sample"
+        raise NotImplementedError(msg)
+
+    def setup(self) -> None:
+        """Prepare the processor once per worker, before its first sample.
+
+        Override to load a model or open a file; store the result in private
+        (underscore) attributes. The default does nothing.
+        """
+
+    @property
+    def stage_name(self) -> str:
+        """Name of this step in histories, records and cache folders."""
+        return type(self).__name__
+
+    def describe_params(self) -> str:
+        """Return the parameters as the text stored in ``processing_history``."""
+        return str(self)
+
+    def iter_processors(self) -> tuple[Processor, ...]:
+        """Return the leaf processors this step runs, in order (itself for a plain step)."""
+        return (self,)
+
+    def __call__(self, sample: Any) -> Any:
+        check_is_sample(sample, where=f"{self.stage_name}()")
+        return self._run_step(sample, ())
+
+    def _run_step(self, sample: Any, upstream: tuple[Processor, ...]) -> Any:
+        """Run this step as part of a pipeline; ``upstream`` are the steps already run."""
+        recorder = current_recorder()
+        stage = self.stage_name
+        started = time.perf_counter()
+        try:
+            result = self.process(sample)
+        except ProcessingError:
+            raise
+        except Exception as exc:
+            if recorder is not None:
+                recorder.add(stage, self.describe_params(), time.perf_counter() - started, status="failed")
+            sample_id = getattr(sample, "id", None)
+            msg = f"sample {sample_id!r} failed in {stage}: {type(exc).__name__}: {exc}"
+            raise ProcessingError(msg, sample_id=sample_id, processor=stage) from exc
+        if not isinstance(result, BaseSample):
+            sample_id = getattr(sample, "id", None)
+            hint = " (did process() forget to return the sample?)" if result is None else ""
+            msg = (
+                f"sample {sample_id!r}: {stage}.process() returned "
+                f"{type(result).__name__}, not a sample{hint}"
+            )
+            raise ProcessingError(msg, sample_id=sample_id, processor=stage)
+        params = self.describe_params()
+        result.processing_history.append((stage, params))
+        if recorder is not None:
+            recorder.add(stage, params, time.perf_counter() - started)
+        return result
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        return all(
+            values_equal(getattr(self, name), getattr(other, name))
+            for name in type(self).model_fields
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__module__, type(self).__qualname__, repr(self)))
+
+
+class FunctionStep(Processor):
+    """A plain function ``f(sample) -> sample`` used as a pipeline step.
+
+    :class:`Compose` wraps callables that are not processors in this class.
+    """
+
+    function: Callable[[Any], Any]
+
+    @property
+    def stage_name(self) -> str:
+        """The function's name."""
+        return getattr(self.function, "__name__", type(self.function).__name__)
+
+    def describe_params(self) -> str:
+        """Functions have no parameters."""
+        return ""
+
+    def process(self, sample: Any) -> Any:
+        """Call the function."""
+        return self.function(sample)
+
+    def __repr__(self) -> str:
+        return f"FunctionStep({self.stage_name})"
+
+
+def check_is_sample(item: object, *, where: str) -> None:
+    """Raise ``TypeError`` unless ``item`` is a :class:`BaseSample`."""
+    if not isinstance(item, BaseSample):
+        msg = f"{where} expects a BaseSample, got {type(item).__name__}: {item!r:.80}"
+        raise TypeError(msg)

@@ -1,0 +1,171 @@
+"""Plain per-step records, collected while a pipeline runs.
+
+Every processor call appends one :class:`StepRecord` to the active recorder, if
+there is one. The runner activates a recorder around each sample in its workers
+and ships the records back beside the sample; the notebook layer turns them into
+DataFrames. Without an active recorder, recording costs one context lookup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import NamedTuple
+
+__all__ = [
+    "FailureRecord",
+    "SampleRecord",
+    "StepRecord",
+    "StepRecorder",
+    "current_recorder",
+    "recording",
+]
+
+
+class StepRecord(NamedTuple):
+    """What happened in one step of one sample.
+
+    Attributes
+    ----------
+    step
+        Position of the step in the sample's run, from 0.
+    stage
+        Processor class name (for a Cache, the wrapped processor's).
+    params
+        The processor's parameters as text, as in ``processing_history``.
+    seconds
+        Wall time spent in the step (for a cache hit, the time to load).
+    cache_hit
+        ``True`` for a cache hit, ``False`` for a miss, ``None`` if not cached.
+    status
+        ``"ok"`` or ``"failed"``.
+    bytes_read
+        Bytes loaded from a cache entry (hits).
+    bytes_written
+        Bytes written to a cache or save file.
+    recomputed
+        ``True`` when a corrupt cache entry was found and recomputed.
+    """
+
+    step: int
+    stage: str
+    params: str
+    seconds: float
+    cache_hit: bool | None = None
+    status: str = "ok"
+    bytes_read: int = 0
+    bytes_written: int = 0
+    recomputed: bool = False
+
+
+class FailureRecord(NamedTuple):
+    """One sample that failed.
+
+    Attributes
+    ----------
+    index
+        Position of the sample in the run's input.
+    sample_id
+        The sample's id (or a description of the item if it had none).
+    stage
+        The stage that failed, or ``None`` (worker died before a stage was known,
+        bad input, serialization).
+    error_type
+        Class name of the original exception, e.g. ``"ValueError"`` or ``"WorkerLostError"``.
+    message
+        The original exception's message.
+    traceback
+        The formatted traceback from the worker, or an explanation such as
+        ``"worker died (signal SIGKILL)"``.
+    worker
+        Which worker held the sample.
+    """
+
+    index: int
+    sample_id: str
+    stage: str | None
+    error_type: str
+    message: str
+    traceback: str
+    worker: str
+
+
+class SampleRecord(NamedTuple):
+    """The steps one sample went through in a run, and where.
+
+    Attributes
+    ----------
+    index
+        Position of the sample in the run's input.
+    sample_id
+        The sample's id.
+    worker
+        Which worker ran it, e.g. ``"process-1234"``.
+    status
+        ``"ok"`` or ``"failed"``.
+    steps
+        One :class:`StepRecord` per step run (a failed sample's last step has
+        ``status="failed"``).
+    """
+
+    index: int
+    sample_id: str
+    worker: str
+    status: str
+    steps: tuple[StepRecord, ...]
+
+
+class StepRecorder:
+    """Collects the step records of one sample."""
+
+    __slots__ = ("records",)
+
+    def __init__(self) -> None:
+        self.records: list[StepRecord] = []
+
+    def add(
+        self,
+        stage: str,
+        params: str,
+        seconds: float,
+        *,
+        cache_hit: bool | None = None,
+        status: str = "ok",
+    ) -> None:
+        """Append a record for a step that just ended."""
+        self.records.append(
+            StepRecord(len(self.records), stage, params, seconds, cache_hit, status)
+        )
+
+    def mark_last(self, **changes: object) -> None:
+        """Update fields of the most recent record (a Cache marks the step it wrapped)."""
+        if self.records:
+            self.records[-1] = self.records[-1]._replace(**changes)
+
+
+_active: ContextVar[StepRecorder | None] = ContextVar("datamultiproc_recorder", default=None)
+
+
+def current_recorder() -> StepRecorder | None:
+    """Return the recorder active in this context, or ``None``."""
+    return _active.get()
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[StepRecorder]:
+    """Activate a fresh recorder for the duration of the block.
+
+    Examples
+    --------
+    >>> with recording() as recorder:
+    ...     pass
+    >>> recorder.records
+    []
+    """
+    recorder = StepRecorder()
+    token = _active.set(recorder)
+    try:
+        yield recorder
+    finally:
+        _active.reset(token)

@@ -1,0 +1,205 @@
+"""The sample: a pydantic model carrying one item's data through a pipeline."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from datamultiproc.exceptions import StorageError
+
+__all__ = ["PICKLE_SUFFIXES", "BaseSample", "values_equal"]
+
+PICKLE_SUFFIXES = frozenset({".pkl", ".pickle"})
+
+_T = typing.TypeVar("_T", bound="BaseSample")
+
+
+class BaseSample(BaseModel):
+    """Base class of the data objects that flow through a pipeline.
+
+    Subclasses declare their data as pydantic fields; no ``__init__`` is needed.
+    A field annotated ``Optional[X]`` (or ``X | None``) without a default
+    defaults to ``None``, so later steps can fill it in. Assignment is validated.
+
+    Attributes
+    ----------
+    id
+        Identifies the sample; it names its cache and save files, so it must be
+        unique within a run.
+    processing_history
+        One ``(stage, parameters)`` entry per processor that ran on the sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from typing import Optional
+    >>> class CustomSample(BaseSample):
+    ...     data: int
+    ...     optional_data: Optional[str]
+    ...     array: np.ndarray
+    >>> s = CustomSample(id="s1", data=1, array=np.zeros(2))
+    >>> s.optional_data is None, s.processing_history
+    (True, [])
+    """
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        validate_assignment=True,
+        protected_namespaces=(),
+    )
+
+    processing_history: list[tuple[str, str]] = []
+    id: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Runs before pydantic collects the fields, so a default set here is seen.
+        _default_optional_fields_to_none(cls)
+        super().__init_subclass__(**kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        assert isinstance(other, BaseSample)
+        return all(
+            values_equal(getattr(self, name), getattr(other, name))
+            for name in type(self).model_fields
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable
+
+    def write_file(self, path: str | Path) -> Path:
+        """Write the sample to a ``.pkl`` or ``.pickle`` file and return its path.
+
+        Parameters
+        ----------
+        path
+            Destination; parent directories must exist.
+
+        Raises
+        ------
+        ValueError
+            If the suffix is not ``.pkl`` or ``.pickle``.
+        StorageError
+            If the file cannot be written.
+        """
+        path = _checked_pickle_path(path)
+        try:
+            with path.open("wb") as handle:
+                pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError as exc:
+            msg = f"cannot write sample {self.id!r} to {str(path)!r}: {exc}"
+            raise StorageError(msg) from exc
+        return path
+
+    @classmethod
+    def read_file(cls: type[_T], path: str | Path) -> _T:
+        """Read a sample written by :meth:`write_file`.
+
+        Parameters
+        ----------
+        path
+            A ``.pkl`` or ``.pickle`` file.
+
+        Returns
+        -------
+        BaseSample
+            The sample, of its original subclass.
+
+        Raises
+        ------
+        ValueError
+            If the suffix is not ``.pkl`` or ``.pickle``.
+        FileNotFoundError
+            If there is no file at ``path``.
+        StorageError
+            If the file cannot be read or does not hold a ``cls`` instance.
+        """
+        path = _checked_pickle_path(path)
+        if not path.is_file():
+            msg = f"no sample file at {str(path)!r}"
+            raise FileNotFoundError(msg)
+        try:
+            with path.open("rb") as handle:
+                sample = pickle.load(handle)
+        except Exception as exc:
+            msg = f"cannot read a sample from {str(path)!r}: {type(exc).__name__}: {exc}"
+            raise StorageError(msg) from exc
+        if not isinstance(sample, cls):
+            msg = (
+                f"{str(path)!r} holds a {type(sample).__qualname__}, "
+                f"not a {cls.__qualname__}"
+            )
+            raise StorageError(msg)
+        return sample
+
+
+def values_equal(left: Any, right: Any) -> bool:
+    """Compare two field values, treating numpy arrays by shape, dtype and content."""
+    if isinstance(left, np.ndarray) or isinstance(right, np.ndarray):
+        return (
+            isinstance(left, np.ndarray)
+            and isinstance(right, np.ndarray)
+            and left.dtype == right.dtype
+            and np.array_equal(left, right, equal_nan=left.dtype.kind in "fc")
+        )
+    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        return (
+            type(left) is type(right)
+            and len(left) == len(right)
+            and all(values_equal(a, b) for a, b in zip(left, right))
+        )
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(
+            values_equal(left[key], right[key]) for key in left
+        )
+    return bool(left == right)
+
+
+def _checked_pickle_path(path: str | Path) -> Path:
+    if not isinstance(path, (str, Path)):
+        msg = f"path must be a str or pathlib.Path, not {type(path).__name__}"
+        raise TypeError(msg)
+    path = Path(path)
+    if path.suffix.lower() not in PICKLE_SUFFIXES:
+        msg = f"unsupported sample file suffix {path.suffix!r} in {str(path)!r}; use .pkl or .pickle"
+        raise ValueError(msg)
+    return path
+
+
+def _default_optional_fields_to_none(cls: type) -> None:
+    annotations = cls.__dict__.get("__annotations__", {})
+    module_globals = getattr(sys.modules.get(cls.__module__), "__dict__", {})
+    for name, annotation in annotations.items():
+        if name.startswith("_") or name in cls.__dict__:
+            continue
+        if _is_optional(_resolve(annotation, module_globals)):
+            setattr(cls, name, None)
+
+
+def _resolve(annotation: Any, namespace: dict[str, Any]) -> Any:
+    if not isinstance(annotation, str):
+        return annotation
+    try:
+        return eval(annotation, dict(namespace), {"typing": typing})  # noqa: S307
+    except Exception:
+        # Unresolvable forward reference: fall back to reading the text.
+        text = annotation.replace(" ", "")
+        return None if text.startswith("Optional[") or "|None" in text else annotation
+
+
+def _is_optional(annotation: Any) -> bool:
+    if annotation is None or annotation is type(None):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _is_optional(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return type(None) in typing.get_args(annotation)
+    return False

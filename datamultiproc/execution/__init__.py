@@ -1,0 +1,21 @@
+"""Execution: running a pipeline over many samples (imports core and storage)."""
+
+from datamultiproc.execution._events import (
+    ProgressSink,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+    SampleFinished,
+)
+from datamultiproc.execution._result import RunResult
+
+__all__ = [
+    "ProgressSink",
+    "RunEvent",
+    "RunFinished",
+    "RunResult",
+    "RunStarted",
+    "RunStatus",
+    "SampleFinished",
+]

@@ -1,0 +1,69 @@
+"""RunResult: what a run produced, as plain records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from datamultiproc.core import BaseSample, FailureRecord, SampleRecord
+from datamultiproc.execution._events import RunStatus
+
+__all__ = ["RunResult"]
+
+SampleT = TypeVar("SampleT", bound=BaseSample)
+
+
+@dataclass
+class RunResult(Generic[SampleT]):
+    """The outcome of :func:`datamultiproc.run`.
+
+    Iterating a RunResult yields the processed samples in input order.
+
+    Attributes
+    ----------
+    samples
+        Processed samples in input order; failed samples are left out.
+    failures
+        One record per failed sample, in input order.
+    records
+        One record per sample (succeeded or failed) with its steps and worker,
+        in input order.
+    status
+        ``"complete"``, ``"failed"`` or ``"interrupted"``.
+    wall_seconds
+        Wall time of the run, worker start-up included.
+    backend
+        Name of the backend that ran it.
+    workers
+        Number of workers used.
+    """
+
+    samples: list[SampleT] = field(default_factory=list)
+    failures: list[FailureRecord] = field(default_factory=list)
+    records: list[SampleRecord] = field(default_factory=list)
+    status: RunStatus = "complete"
+    wall_seconds: float = 0.0
+    backend: str = "sequential"
+    workers: int = 1
+
+    @property
+    def n_ok(self) -> int:
+        """Number of samples that succeeded."""
+        return len(self.samples)
+
+    @property
+    def n_failed(self) -> int:
+        """Number of samples that failed."""
+        return len(self.failures)
+
+    @property
+    def n_total(self) -> int:
+        """Number of samples that finished, successfully or not."""
+        return self.n_ok + self.n_failed
+
+    def __iter__(self) -> Iterator[SampleT]:
+        return iter(self.samples)
+
+    def __len__(self) -> int:
+        return len(self.samples)
