@@ -9,6 +9,7 @@ from datamultiproc.execution._events import (
     SampleFinished,
 )
 from datamultiproc.execution._result import RunResult
+from datamultiproc.execution._runner import run
 
 __all__ = [
     "ProgressSink",
@@ -18,4 +19,5 @@ __all__ = [
     "RunStarted",
     "RunStatus",
     "SampleFinished",
+    "run",
 ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from datamultiproc.core import BaseSample, FailureRecord, SampleRecord
 from datamultiproc.execution._events import RunStatus
+
+if TYPE_CHECKING:
+    import pandas as pd  # noqa: TID251 (type hints only)
 
 __all__ = ["RunResult"]
 
@@ -67,3 +70,29 @@ class RunResult(Generic[SampleT]):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    # Views: pandas and HTML live in datamultiproc.notebook, imported only when asked for.
+
+    def history(self) -> pd.DataFrame:
+        """Return one row per sample and step; see :func:`datamultiproc.notebook.history_frame`."""
+        from datamultiproc.notebook import _frames
+
+        return _frames.result_history_frame(self)
+
+    def cache_stats(self) -> pd.DataFrame:
+        """Return one row per cached stage with hits, misses, hit rate and bytes."""
+        from datamultiproc.notebook import _frames
+
+        return _frames.result_cache_stats_frame(self)
+
+    def timings(self) -> pd.DataFrame:
+        """Return one row per stage with count, total, mean, median and p95 seconds."""
+        from datamultiproc.notebook import _frames
+
+        return _frames.result_timings_frame(self)
+
+    def failures_frame(self) -> pd.DataFrame:
+        """Return one row per failed sample with its stage, error and traceback."""
+        from datamultiproc.notebook import _frames
+
+        return _frames.result_failures_frame(self)
