@@ -40,13 +40,17 @@ class Summarize(Processor):
 
 def make_samples(count: int, length: int = 256) -> list[SignalSample]:
     rng = np.random.default_rng(0)
-    return [SignalSample(id=f"signal-{i:05d}", signal=rng.normal(size=length)) for i in range(count)]
+    return [
+        SignalSample(id=f"signal-{i:05d}", signal=rng.normal(size=length)) for i in range(count)
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=3000)
-    parser.add_argument("--dir", type=Path, default=None, help="output folder (default: a temp dir)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="output folder (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
     root = args.dir or Path(tempfile.mkdtemp(prefix="datamultiproc-demo-"))
     pipeline = Compose(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Optional
 
 import numpy as np
 
@@ -12,7 +11,7 @@ from datamultiproc import BaseSample, Processor
 
 class NumberSample(BaseSample):
     data: int
-    optional_data: Optional[str] = None
+    optional_data: str | None = None
 
 
 class ArraySample(BaseSample):

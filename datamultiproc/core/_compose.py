@@ -58,7 +58,8 @@ class Compose(Processor):
         if not raw_steps:
             msg = "Compose needs at least one step"
             raise ValueError(msg)
-        super().__init__(steps=[_as_step(index, step) for index, step in enumerate(raw_steps)], **data)
+        data["steps"] = [_as_step(index, step) for index, step in enumerate(raw_steps)]
+        super().__init__(**data)
 
     def iter_processors(self) -> tuple[Processor, ...]:
         """Return the leaf processors in execution order, nested Composes flattened."""

@@ -91,7 +91,9 @@ class Processor(BaseModel):
             raise
         except Exception as exc:
             if recorder is not None:
-                recorder.add(stage, self.describe_params(), time.perf_counter() - started, status="failed")
+                recorder.add(
+                    stage, self.describe_params(), time.perf_counter() - started, status="failed"
+                )
             sample_id = getattr(sample, "id", None)
             msg = f"sample {sample_id!r} failed in {stage}: {type(exc).__name__}: {exc}"
             raise ProcessingError(msg, sample_id=sample_id, processor=stage) from exc

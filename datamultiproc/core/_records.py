@@ -82,7 +82,8 @@ class FailureRecord(NamedTuple):
         Which worker held the sample.
     """
 
-    index: int
+    # "index" shadows tuple.index; the name reads better than any alternative in frames.
+    index: int  # type: ignore[assignment]
     sample_id: str
     stage: str | None
     error_type: str
@@ -109,7 +110,7 @@ class SampleRecord(NamedTuple):
         ``status="failed"``).
     """
 
-    index: int
+    index: int  # type: ignore[assignment]
     sample_id: str
     worker: str
     status: str
@@ -138,10 +139,14 @@ class StepRecorder:
             StepRecord(len(self.records), stage, params, seconds, cache_hit, status)
         )
 
-    def mark_last(self, **changes: object) -> None:
-        """Update fields of the most recent record (a Cache marks the step it wrapped)."""
+    def mark_last(
+        self, *, cache_hit: bool | None, bytes_written: int = 0, recomputed: bool = False
+    ) -> None:
+        """Set the cache outcome of the most recent record (a Cache marks the step it wrapped)."""
         if self.records:
-            self.records[-1] = self.records[-1]._replace(**changes)
+            self.records[-1] = self.records[-1]._replace(
+                cache_hit=cache_hit, bytes_written=bytes_written, recomputed=recomputed
+            )
 
 
 _active: ContextVar[StepRecorder | None] = ContextVar("datamultiproc_recorder", default=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import sys
 import types
@@ -132,10 +133,7 @@ class BaseSample(BaseModel):
             msg = f"cannot read a sample from {str(path)!r}: {type(exc).__name__}: {exc}"
             raise StorageError(msg) from exc
         if not isinstance(sample, cls):
-            msg = (
-                f"{str(path)!r} holds a {type(sample).__qualname__}, "
-                f"not a {cls.__qualname__}"
-            )
+            msg = f"{str(path)!r} holds a {type(sample).__qualname__}, not a {cls.__qualname__}"
             raise StorageError(msg)
         return sample
 
@@ -153,7 +151,7 @@ def values_equal(left: Any, right: Any) -> bool:
         return (
             type(left) is type(right)
             and len(left) == len(right)
-            and all(values_equal(a, b) for a, b in zip(left, right))
+            and all(values_equal(a, b) for a, b in zip(left, right, strict=True))
         )
     if isinstance(left, dict) and isinstance(right, dict):
         return left.keys() == right.keys() and all(
@@ -168,13 +166,15 @@ def _checked_pickle_path(path: str | Path) -> Path:
         raise TypeError(msg)
     path = Path(path)
     if path.suffix.lower() not in PICKLE_SUFFIXES:
-        msg = f"unsupported sample file suffix {path.suffix!r} in {str(path)!r}; use .pkl or .pickle"
+        msg = (
+            f"unsupported sample file suffix {path.suffix!r} in {str(path)!r}; use .pkl or .pickle"
+        )
         raise ValueError(msg)
     return path
 
 
 def _default_optional_fields_to_none(cls: type) -> None:
-    annotations = cls.__dict__.get("__annotations__", {})
+    annotations = inspect.get_annotations(cls)
     module_globals = getattr(sys.modules.get(cls.__module__), "__dict__", {})
     for name, annotation in annotations.items():
         if name.startswith("_") or name in cls.__dict__:
@@ -187,7 +187,7 @@ def _resolve(annotation: Any, namespace: dict[str, Any]) -> Any:
     if not isinstance(annotation, str):
         return annotation
     try:
-        return eval(annotation, dict(namespace), {"typing": typing})  # noqa: S307
+        return eval(annotation, dict(namespace), {"typing": typing})
     except Exception:
         # Unresolvable forward reference: fall back to reading the text.
         text = annotation.replace(" ", "")
