@@ -61,3 +61,74 @@ class ReturnsNone(Processor):
 
 def number_samples(count: int, *, prefix: str = "s") -> list[NumberSample]:
     return [NumberSample(id=f"{prefix}{index}", data=index) for index in range(count)]
+
+
+# --- runner (issue 4): processors that misbehave inside worker processes -----------------
+
+
+class KillOn(Processor):
+    """Kills its own worker process (SIGKILL, os._exit or a segfault) on the listed ids."""
+
+    ids: list[str]
+    how: str = "sigkill"
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        if sample.id in self.ids:
+            import os
+            import signal
+
+            if self.how == "sigkill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            elif self.how == "exit":
+                os._exit(3)
+            else:
+                import ctypes
+
+                ctypes.string_at(0)
+        return sample
+
+
+class SleepOn(Processor):
+    """Sleeps ``seconds`` on the listed ids."""
+
+    ids: list[str]
+    seconds: float = 5.0
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        if sample.id in self.ids:
+            time.sleep(self.seconds)
+        return sample
+
+
+class SetupLog(Processor):
+    """Appends "<pid>\\n" to ``path`` in setup(); records the pid in a private attribute."""
+
+    path: str
+    _pid: int | None = None
+
+    def setup(self) -> None:
+        import os
+
+        self._pid = os.getpid()
+        with open(self.path, "a") as handle:
+            handle.write(f"{self._pid}\n")
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        if self._pid is None:
+            raise RuntimeError("setup() did not run")
+        return sample
+
+
+class AnySample(BaseSample):
+    """A sample whose payload may be anything, e.g. a lock that cannot be pickled."""
+
+    payload: object = None
+
+
+class Holder(Processor):
+    """Holds anything as configuration, e.g. a lock that cannot be pickled."""
+
+    thing: object = None
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        return sample

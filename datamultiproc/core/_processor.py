@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from datamultiproc.core._records import current_recorder
 from datamultiproc.core._sample import BaseSample, values_equal
 from datamultiproc.exceptions import ProcessingError
+
+if TYPE_CHECKING:
+    from datamultiproc.execution import RunResult
 
 __all__ = ["FunctionStep", "Processor", "check_is_sample"]
 
@@ -44,6 +47,10 @@ class Processor(BaseModel):
         validate_assignment=True,
         protected_namespaces=(),
     )
+
+    #: Pins the code part of this processor's cache key: when set (e.g. ``"2"``), edits to
+    #: the class's code no longer invalidate cached results until the string changes.
+    cache_version: ClassVar[str | None] = None
 
     def process(self, sample: Any) -> Any:
         """Process one sample and return it (the same object or a new one).
@@ -110,6 +117,36 @@ class Processor(BaseModel):
         if recorder is not None:
             recorder.add(stage, params, time.perf_counter() - started)
         return result
+
+    def run(self, samples: Iterable[Any], **options: Any) -> RunResult[Any]:
+        """Run this processor (or pipeline) over many samples in parallel.
+
+        Same as :func:`datamultiproc.run` with ``self`` as the pipeline; see there
+        for the options (``workers``, ``backend``, ``on_error``, ...).
+
+        Returns
+        -------
+        RunResult
+            Processed samples in input order, failures and step records.
+        """
+        from datamultiproc.execution import run
+
+        return run(self, samples, **options)
+
+    def imap(self, samples: Iterable[Any], **options: Any) -> Iterator[Any]:
+        """Run over many samples lazily, yielding processed samples.
+
+        Same as :func:`datamultiproc.execution.imap` with ``self`` as the pipeline;
+        ``ordered=False`` yields samples as they finish.
+
+        Returns
+        -------
+        Iterator
+            The processed samples; input is read only as they are consumed.
+        """
+        from datamultiproc.execution import imap
+
+        return imap(self, samples, **options)
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):

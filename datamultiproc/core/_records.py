@@ -133,10 +133,21 @@ class StepRecorder:
         *,
         cache_hit: bool | None = None,
         status: str = "ok",
+        bytes_read: int = 0,
+        bytes_written: int = 0,
     ) -> None:
         """Append a record for a step that just ended."""
         self.records.append(
-            StepRecord(len(self.records), stage, params, seconds, cache_hit, status)
+            StepRecord(
+                len(self.records),
+                stage,
+                params,
+                seconds,
+                cache_hit,
+                status,
+                bytes_read,
+                bytes_written,
+            )
         )
 
     def mark_last(

@@ -1,5 +1,6 @@
 """Execution: running a pipeline over many samples (imports core and storage)."""
 
+from datamultiproc.execution._backends import Backend, Job, Outcome
 from datamultiproc.execution._events import (
     ProgressSink,
     RunEvent,
@@ -9,9 +10,12 @@ from datamultiproc.execution._events import (
     SampleFinished,
 )
 from datamultiproc.execution._result import RunResult
-from datamultiproc.execution._runner import run
+from datamultiproc.execution._runner import imap, run
 
 __all__ = [
+    "Backend",
+    "Job",
+    "Outcome",
     "ProgressSink",
     "RunEvent",
     "RunFinished",
@@ -19,5 +23,6 @@ __all__ = [
     "RunStarted",
     "RunStatus",
     "SampleFinished",
+    "imap",
     "run",
 ]

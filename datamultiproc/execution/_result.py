@@ -96,3 +96,13 @@ class RunResult(Generic[SampleT]):
         from datamultiproc.notebook import _frames
 
         return _frames.result_failures_frame(self)
+
+    def __repr__(self) -> str:
+        from datamultiproc.notebook import _repr
+
+        return _repr.result_text(self)
+
+    def _repr_html_(self) -> str:
+        from datamultiproc.notebook import _repr
+
+        return _repr.result_html(self)

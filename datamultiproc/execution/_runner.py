@@ -1,16 +1,376 @@
-"""run(): execute a pipeline over many samples (placeholder; the runner issue fills it in)."""
+"""run() and imap(): execute a pipeline over many samples on a backend.
+
+The runner checks the input, resolves the backend and the progress display, feeds
+the backend lazily and turns its outcomes into events, a :class:`RunResult` or a
+stream of samples. Interrupts: a Stop button (the progress sink's ``stop`` event)
+ends the run early and *returns* what finished, with status ``"interrupted"``;
+Ctrl-C (``KeyboardInterrupt``) stops the workers too, then *raises*, as any
+interrupted call does. Either way no new sample starts, the workers are shut down
+and finished cache entries stay valid, so a rerun resumes from the cache.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import contextlib
+import gc
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Literal, TypeVar
 
-from datamultiproc.core import BaseSample, Processor
+from datamultiproc.core import BaseSample, FailureRecord, FunctionStep, Processor
+from datamultiproc.exceptions import (
+    FailuresWarning,
+    NotPicklableError,
+    ProcessingError,
+    WorkerLostError,
+)
+from datamultiproc.execution._backends import Job, Outcome, resolve_backend
+from datamultiproc.execution._events import (
+    ProgressSink,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+    SampleFinished,
+)
+from datamultiproc.execution._inputs import InputReader
 from datamultiproc.execution._result import RunResult
 
-__all__ = ["run"]
+__all__ = ["OnError", "ProgressOption", "imap", "run"]
+
+SampleT = TypeVar("SampleT", bound=BaseSample)
+OnError = Literal["collect", "skip", "raise"]
+ProgressOption = bool | Literal["auto", "widget", "text"] | ProgressSink
 
 
-def run(pipeline: Processor, samples: Iterable[BaseSample], **options: Any) -> RunResult[Any]:
-    """Run ``pipeline`` over ``samples``."""
-    raise NotImplementedError
+def run(
+    pipeline: Processor | Callable[[Any], Any],
+    samples: Iterable[SampleT],
+    *,
+    workers: int | None = None,
+    backend: Any = "process",
+    start_method: str | None = None,
+    progress: ProgressOption = True,
+    on_error: OnError = "collect",
+    chunksize: int | None = None,
+    timeout: float | None = None,
+) -> RunResult[SampleT]:
+    """Run ``pipeline`` over ``samples`` in parallel and return every result.
+
+    Parameters
+    ----------
+    pipeline
+        A :class:`~datamultiproc.Processor` or :class:`~datamultiproc.Compose`
+        (a plain function ``f(sample) -> sample`` is accepted too).
+    samples
+        Any iterable of samples, generators included; read lazily, with a bounded
+        number in flight. Ids must be unique.
+    workers
+        Number of workers; ``None`` (default) uses every usable core.
+    backend
+        ``"process"`` (default: worker processes, built on ``multiprocess``),
+        ``"thread"``, ``"sequential"`` (in this process, for debugging), or any
+        :class:`concurrent.futures.Executor`.
+    start_method
+        ``"fork"``, ``"spawn"`` or ``"forkserver"`` for ``backend="process"``;
+        ``None`` (default) uses the platform's default (``multiprocess.get_start_method()``).
+        Classes defined in a notebook work with each of them.
+    progress
+        ``True``/``"auto"`` (default: a widget in a notebook, text otherwise),
+        ``"widget"``, ``"text"``, ``False``, or a :class:`ProgressSink`.
+    on_error
+        ``"collect"`` (default): record failed samples, carry on, warn once at the
+        end; ``"skip"``: the same without the warning; ``"raise"``: stop at the first
+        failure and raise it.
+    chunksize
+        Samples sent to a worker at once; ``None`` (default) adapts it to the work.
+    timeout
+        Seconds one sample may take (``backend="process"``); a sample over it fails
+        and its worker is replaced. ``None`` (default): no limit.
+
+    Returns
+    -------
+    RunResult
+        Samples in input order (failed ones left out), failure and step records,
+        status and wall time.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, or a list/tuple input holding a non-sample or a repeated id.
+    ProcessingError
+        With ``on_error="raise"``: the first failure, the worker's traceback as ``__cause__``.
+    NotPicklableError
+        If the pipeline cannot be sent to worker processes.
+    KeyboardInterrupt
+        On Ctrl-C, after the workers are stopped.
+
+    Examples
+    --------
+    >>> from datamultiproc import BaseSample, Processor
+    >>> class Sample(BaseSample):
+    ...     data: int
+    >>> class AddOne(Processor):
+    ...     def process(self, sample):
+    ...         sample.data += 1
+    ...         return sample
+    >>> result = run(AddOne(), [Sample(id="a", data=1)], backend="sequential", progress=False)
+    >>> [s.data for s in result], result.status
+    ([2], 'complete')
+    """
+    session = _Session(pipeline, samples, locals())
+    started = time.perf_counter()
+    with _gc_paused(session.backend.name == "process"):
+        outcomes = sorted(session.outcomes(), key=lambda outcome: outcome.index)
+    result: RunResult[SampleT] = RunResult(
+        samples=[o.sample for o in outcomes if o.failure is None],  # type: ignore[misc]
+        failures=[o.failure for o in outcomes if o.failure is not None],
+        records=[o.record for o in outcomes],
+        status=session.status,
+        wall_seconds=time.perf_counter() - started,
+        backend=session.backend.name,
+        workers=session.backend.workers,
+    )
+    _update_cache_stats(session.job.pipeline, result)
+    return result
+
+
+def imap(
+    pipeline: Processor | Callable[[Any], Any],
+    samples: Iterable[SampleT],
+    *,
+    ordered: bool = True,
+    workers: int | None = None,
+    backend: Any = "process",
+    start_method: str | None = None,
+    progress: ProgressOption = True,
+    on_error: OnError = "collect",
+    chunksize: int | None = None,
+    timeout: float | None = None,
+) -> Iterator[SampleT]:
+    """Run ``pipeline`` over ``samples`` lazily, yielding processed samples.
+
+    Takes the options of :func:`run`, plus ``ordered``: ``True`` (default) yields
+    samples in input order, ``False`` as they finish. Failed samples are left out
+    (``on_error`` as in :func:`run`). Input is read only as results are consumed:
+    while the consumer pauses, at most a few chunks per worker are in flight.
+
+    Returns
+    -------
+    Iterator
+        The processed samples.
+    """
+    options = locals()
+    session = _Session(pipeline, samples, options)
+    return _in_order(session.outcomes()) if ordered else _samples(session.outcomes())
+
+
+def _samples(outcomes: Iterator[Outcome]) -> Iterator[Any]:
+    for outcome in outcomes:
+        if outcome.failure is None:
+            yield outcome.sample
+
+
+def _in_order(outcomes: Iterator[Outcome]) -> Iterator[Any]:
+    waiting: dict[int, Outcome] = {}
+    head = 0
+    for outcome in outcomes:
+        waiting[outcome.index] = outcome
+        while head in waiting:
+            ready = waiting.pop(head)
+            head += 1
+            if ready.failure is None:
+                yield ready.sample
+    # An interrupted run leaves gaps: yield what arrived, in order.
+    for index in sorted(waiting):
+        if waiting[index].failure is None:
+            yield waiting[index].sample
+
+
+class _Session:
+    """One run: checked options, the backend's outcome stream, events and status."""
+
+    def __init__(self, pipeline: Any, samples: Iterable[Any], options: dict[str, Any]) -> None:
+        self.on_error: OnError = _check_choice(
+            "on_error", options["on_error"], ("collect", "skip", "raise")
+        )
+        _check_positive("workers", options["workers"], int)
+        _check_positive("chunksize", options["chunksize"], int)
+        _check_positive("timeout", options["timeout"], (int, float))
+        self.backend = resolve_backend(
+            options["backend"], options["workers"], options["start_method"]
+        )
+        if options["timeout"] is not None and self.backend.name in (
+            "sequential",
+            "thread",
+            "executor",
+        ):
+            msg = f"timeout= needs backend='process'; backend {self.backend.name!r} cannot stop a sample"
+            raise ValueError(msg)
+        self.reader = InputReader(samples)
+        self.job = Job(
+            pipeline=_as_pipeline(pipeline),
+            stop=threading.Event(),
+            timeout=options["timeout"],
+            chunksize=options["chunksize"],
+            total=self.reader.total,
+        )
+        self.sink = _resolve_sink(options["progress"], self.job.stop)
+        self.status: RunStatus = "complete"
+        self.done = self.failed = 0
+
+    def outcomes(self) -> Iterator[Outcome]:
+        """Yield outcomes in completion order, emitting events; see the module docstring."""
+        started = time.perf_counter()
+        stages = tuple(step.stage_name for step in self.job.pipeline.iter_processors())
+        self._emit(RunStarted(self.reader.total, stages, self.backend.name, self.backend.workers))
+        stream = self.backend.map(self.job, iter(self.reader))
+        finished = False
+        try:
+            for outcome in _with_rejected(stream, self.reader):
+                self._count(outcome)
+                yield outcome
+            finished = True
+        except KeyboardInterrupt:
+            self.job.stop.set()  # the backend then shuts every worker down
+            self.status = "interrupted"
+            raise
+        except GeneratorExit:
+            self.status = "interrupted"  # the consumer of imap() stopped early
+            raise
+        except BaseException:
+            self.status = "failed"  # on_error="raise", or the backend failed
+            raise
+        finally:
+            stream.close()
+            if finished and self.job.stop.is_set():
+                self.status = "interrupted"
+            elif finished:
+                self.status = "failed" if self.failed else "complete"
+            self._emit(
+                RunFinished(self.status, self.done, self.failed, time.perf_counter() - started)
+            )
+        if self.failed and self.on_error == "collect":
+            warnings.warn(
+                f"{self.failed} of {self.done + self.failed} samples failed; "
+                "see result.failures (or result.failures_frame())",
+                FailuresWarning,
+                stacklevel=3,
+            )
+
+    def _count(self, outcome: Outcome) -> None:
+        if outcome.failure is None:
+            self.done += 1
+        else:
+            self.failed += 1
+        self._emit(SampleFinished(outcome.record, outcome.failure))
+        if outcome.failure is not None and self.on_error == "raise":
+            self.status = "failed"
+            raise _as_exception(outcome.failure)
+
+    def _emit(self, event: RunEvent) -> None:
+        if self.sink is not None:
+            self.sink.handle(event)
+
+
+def _with_rejected(stream: Iterator[Outcome], reader: InputReader) -> Iterator[Outcome]:
+    for outcome in stream:
+        while reader.rejected:
+            yield reader.rejected.popleft()
+        yield outcome
+    while reader.rejected:
+        yield reader.rejected.popleft()
+
+
+class RemoteTraceback(Exception):
+    """The formatted traceback of an error raised in a worker (set as ``__cause__``)."""
+
+    def __str__(self) -> str:
+        return f"\n\n{self.args[0]}" if self.args else ""
+
+
+def _as_exception(failure: FailureRecord) -> Exception:
+    message = f"sample {failure.sample_id!r} failed"
+    if failure.stage:
+        message += f" in {failure.stage}"
+    message += f": {failure.error_type}: {failure.message}"
+    error: Exception
+    if failure.error_type == "WorkerLostError":
+        error = WorkerLostError(message)
+    elif failure.error_type == "NotPicklableError":
+        error = NotPicklableError(failure.message)
+    elif failure.stage is None and failure.error_type in ("TypeError", "ValueError"):
+        error = (
+            TypeError(failure.message)
+            if failure.error_type == "TypeError"
+            else ValueError(failure.message)
+        )
+    else:
+        error = ProcessingError(message, sample_id=failure.sample_id, processor=failure.stage)
+    error.__cause__ = RemoteTraceback(failure.traceback)
+    return error
+
+
+@contextlib.contextmanager
+def _gc_paused(pause: bool) -> Iterator[None]:
+    """Pause the cyclic garbage collector while results pile up in the parent.
+
+    Each full collection scans every result collected so far, which made a run of
+    many small samples several times slower. Only for process backends: there no
+    user code runs in this process meanwhile.
+    """
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _as_pipeline(pipeline: Any) -> Processor:
+    if isinstance(pipeline, Processor):
+        return pipeline
+    if callable(pipeline) and not isinstance(pipeline, type):
+        return FunctionStep(function=pipeline)
+    msg = f"pipeline must be a Processor, a Compose or a function, not {type(pipeline).__name__}"
+    raise TypeError(msg)
+
+
+def _resolve_sink(progress: Any, stop: threading.Event) -> ProgressSink | None:
+    if progress is False or progress is None:
+        return None
+    if hasattr(progress, "handle"):
+        return progress  # type: ignore[no-any-return]
+    mode = "auto" if progress is True else progress
+    if mode not in ("auto", "widget", "text"):
+        msg = f"progress must be True, False, 'auto', 'widget', 'text' or a ProgressSink, not {progress!r}"
+        raise ValueError(msg)
+    from datamultiproc.notebook._progress import create_progress_sink
+
+    return create_progress_sink(mode, stop=stop)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
+    if value not in choices:
+        msg = f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}"
+        raise ValueError(msg)
+    return value
+
+
+def _check_positive(name: str, value: Any, kind: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, kind):
+        msg = f"{name} must be a positive number or None, not {value!r}"
+        raise TypeError(msg)
+    if value <= 0:
+        msg = f"{name} must be positive, not {value!r}"
+        raise ValueError(msg)
+
+
+def _update_cache_stats(pipeline: Processor, result: RunResult[Any]) -> None:
+    """Fold the run's cache hits into the parent's Cache objects, if they keep stats."""

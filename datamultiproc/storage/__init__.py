@@ -1,6 +1,23 @@
-"""Storage: Cache and Save steps and the files they write (imports core only)."""
+"""Storage: Cache and Save steps and the files they write (imports core only).
+
+Cache and save files are pickles: only load directories you trust.
+"""
 
 from datamultiproc.storage._cache import Cache
+from datamultiproc.storage._inspect import CacheConfigRecord, inspect_cache, prune
+from datamultiproc.storage._keys import CacheConfig, content_digest
+from datamultiproc.storage._names import entry_name
 from datamultiproc.storage._save import Save
+from datamultiproc.storage._stats import CacheStats
 
-__all__ = ["Cache", "Save"]
+__all__ = [
+    "Cache",
+    "CacheConfig",
+    "CacheConfigRecord",
+    "CacheStats",
+    "Save",
+    "content_digest",
+    "entry_name",
+    "inspect_cache",
+    "prune",
+]

@@ -1,41 +1,121 @@
-"""Cache: run a processor once per sample and reuse its stored result."""
+"""Cache: run a processor once per sample and configuration, and reuse its stored result."""
 
 from __future__ import annotations
 
-import pickle
+import os
 import time
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from datamultiproc.core import BaseSample, Processor, current_recorder
-from datamultiproc.storage._files import write_pickle_atomic
+from pydantic import PrivateAttr
+
+from datamultiproc.core import BaseSample, Compose, Processor, StepRecord, current_recorder
+from datamultiproc.exceptions import CacheCorruptedError, CacheWarning, StorageError
+from datamultiproc.storage._files import (
+    ClassNotFoundError,
+    read_pickle,
+    write_json_atomic,
+    write_pickle_atomic,
+)
+from datamultiproc.storage._keys import (
+    CacheConfig,
+    KeyMode,
+    cache_config,
+    content_digest,
+    key_leaves,
+    register_key_leaves,
+)
+from datamultiproc.storage._names import entry_name
+from datamultiproc.storage._stats import CacheStats
 
 __all__ = ["Cache"]
+
+MANIFEST = "manifest.json"
+_Outcome = Literal["hit", "missing", "corrupt", "unloadable"]
+SUFFIX = ".pickle"
 
 
 class Cache(Processor):
     """Store each sample after ``processor`` and load it on later runs instead of recomputing.
 
-    Files go to ``cache_dir/<processor class name>/``, one per sample.
+    An entry is reused only while the sample id, the wrapped processor's class,
+    parameters and code, and every processor that runs before the Cache in the same
+    pipeline are unchanged. Any change is a miss, and the new result is stored
+    beside the old one, under ``cache_dir/<stage>/<configuration>/<id>.pickle``.
+    Writes are atomic; a corrupt or truncated entry is reported with a
+    :class:`~datamultiproc.exceptions.CacheWarning` and recomputed.
+
+    Cache files are pickles: only use cache directories you trust.
 
     Parameters
     ----------
     processor
-        The step whose results are cached.
+        The step whose results are cached (a Compose works too).
     cache_dir
         Root folder of the cache; created as needed.
+    key
+        ``"id"`` (default): the sample id and the configuration. ``"content"``: also
+        the input sample's data (every field but ``processing_history``), for
+        inputs that change under the same ids.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> class Sample(BaseSample):
+    ...     data: int
+    >>> class AddStep(Processor):
+    ...     step_size: int = 1
+    ...     def process(self, sample):
+    ...         sample.data = sample.data + self.step_size
+    ...         return sample
+    >>> cache = Cache(processor=AddStep(), cache_dir=tempfile.mkdtemp())
+    >>> cache(Sample(id="a", data=1)).data, cache(Sample(id="a", data=1)).data
+    (2, 2)
+    >>> cache.stats  # doctest: +ELLIPSIS
+    CacheStats(hits=1, misses=1, recomputed=0, bytes_read=..., bytes_written=...)
     """
 
     processor: Processor
     cache_dir: Path
+    key: KeyMode = "id"
+
+    _state: _RuntimeState = PrivateAttr(default_factory=lambda: _RuntimeState())
 
     @property
     def stage_name(self) -> str:
         """The wrapped processor's stage name."""
         return self.processor.stage_name
 
+    @property
+    def stats(self) -> CacheStats:
+        """Hits, misses, recomputed entries and bytes counted by this object in this process."""
+        return self._state.stats
+
+    @property
+    def record_stage(self) -> str:
+        """The stage name this Cache's step records carry (the wrapped step's last leaf)."""
+        return self.processor.iter_processors()[-1].stage_name
+
+    @property
+    def record_params(self) -> str:
+        """The parameters text this Cache's step records carry."""
+        return self.processor.iter_processors()[-1].describe_params()
+
+    def update_stats(self, records: Iterable[StepRecord]) -> None:
+        """Add the counts of this Cache's steps found in ``records`` to :attr:`stats`.
+
+        For the runner: worker processes count on their own copies, and ship step
+        records back; calling this in the parent makes ``cache.stats`` complete.
+        """
+        self._state.stats.merge(
+            CacheStats.from_records(records, stage=self.record_stage, params=self.record_params)
+        )
+
     def iter_processors(self) -> tuple[Processor, ...]:
-        """A Cache is one step of its own."""
+        """Return ``(self,)``: a Cache is one step of its own."""
         return (self,)
 
     def setup(self) -> None:
@@ -46,23 +126,171 @@ class Cache(Processor):
         """Load the cached result for ``sample`` or compute and store it."""
         return self._run_step(sample, ())
 
-    def entry_path(self, sample: BaseSample) -> Path:
-        """Return the file that holds the cached result for ``sample``."""
-        return Path(self.cache_dir) / self.processor.stage_name / f"{sample.id}.pickle"
+    def configuration(self, upstream: Iterable[Processor] = ()) -> CacheConfig:
+        """Return the configuration this Cache uses after the ``upstream`` steps."""
+        return self._memo(tuple(upstream)).config
+
+    def entry_path(self, sample: BaseSample, upstream: Iterable[Processor] = ()) -> Path:
+        """Return the file that holds (or will hold) the cached result for ``sample``."""
+        return Path(self._entry_path(self._memo(tuple(upstream)), sample))
 
     def _run_step(self, sample: Any, upstream: tuple[Processor, ...]) -> Any:
-        path = self.entry_path(sample)
-        recorder = current_recorder()
         started = time.perf_counter()
-        if path.is_file():
-            with path.open("rb") as handle:
-                cached = pickle.load(handle)
+        # Read the private dict directly: pydantic's private-attribute lookup costs microseconds.
+        state: _RuntimeState = self.__pydantic_private__["_state"]  # type: ignore[index]
+        memo = self._memo(upstream, state)
+        path = self._entry_path(memo, sample)
+        cached, size, found = _load(path, sample)
+        recorder = current_recorder()
+        if cached is not None:
+            state.stats.hits += 1
+            state.stats.bytes_read += size
             if recorder is not None:
-                recorder.add(self.stage_name, self.processor.describe_params(),
-                             time.perf_counter() - started, cache_hit=True)
+                seconds = time.perf_counter() - started
+                recorder.add(memo.stage, memo.params, seconds, cache_hit=True, bytes_read=size)
             return cached
         result = self.processor._run_step(sample, upstream)
-        write_pickle_atomic(path, result)
+        corrupt = found == "corrupt"
+        size = 0
+        if found != "unloadable":
+            self._write_manifest(memo.config, state)
+            size = write_pickle_atomic(Path(path), result)
+        state.stats.misses += 1
+        state.stats.recomputed += corrupt
+        state.stats.bytes_written += size
         if recorder is not None:
-            recorder.mark_last(cache_hit=False)
+            recorder.mark_last(cache_hit=False, bytes_written=size, recomputed=corrupt)
         return result
+
+    def _memo(self, upstream: tuple[Processor, ...], state: _RuntimeState | None = None) -> _Memo:
+        # Fingerprinting costs far more than a hit; redo it only when a step, a field
+        # value or a global name the code uses has changed since the last sample.
+        memos = (state or self._state).memos
+        memo_key = tuple(map(id, upstream))
+        memo = memos.get(memo_key)
+        if memo is not None and memo.is_valid(upstream):
+            return memo
+        config = cache_config(self.processor, upstream, self.key)
+        memo = _Memo(
+            upstream=upstream,
+            nodes=tuple(_snapshot(node) for node in _nodes((self, *upstream))),
+            config=config,
+            folder=os.path.join(self.cache_dir, config.folder),
+            stage=self.record_stage,
+            params=self.record_params,
+        )
+        memos[memo_key] = memo
+        return memo
+
+    def _entry_path(self, memo: _Memo, sample: BaseSample) -> str:
+        name = entry_name(sample.id)
+        if self.key == "content":
+            name = f"{name}.{content_digest(sample)}"
+        return os.path.join(memo.folder, name + SUFFIX)
+
+    def _write_manifest(self, config: CacheConfig, state: _RuntimeState) -> None:
+        written = state.manifests
+        if config.folder in written:
+            return
+        path = Path(self.cache_dir) / config.folder / MANIFEST
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(path, config.manifest)
+        written.add(config.folder)
+
+
+# In another Cache's key, a Cache stands for the processor it wraps.
+register_key_leaves(Cache, lambda cache: key_leaves((cache.processor,)))
+
+
+def _load(path: str, sample: BaseSample) -> tuple[BaseSample | None, int, _Outcome]:
+    """Return (result or None, bytes read, what was found)."""
+    try:
+        cached, size = read_pickle(path)
+    except FileNotFoundError:
+        return None, 0, "missing"
+    except ClassNotFoundError as exc:
+        _warn_class_not_found(exc)
+        return None, 0, "unloadable"
+    except CacheCorruptedError as exc:
+        warnings.warn(f"{exc}; recomputing and replacing it", CacheWarning, stacklevel=4)
+        return None, 0, "corrupt"
+    except OSError as exc:
+        msg = f"cannot read cache entry {path!r}: {exc}"
+        raise StorageError(msg) from exc
+    if not isinstance(cached, BaseSample) or cached.id != sample.id:
+        found = getattr(cached, "id", type(cached).__qualname__)
+        msg = f"cache entry {path!r} holds {found!r}, not sample {sample.id!r}; recomputing and replacing it"
+        warnings.warn(msg, CacheWarning, stacklevel=4)
+        return None, 0, "corrupt"
+    return cached, size, "hit"
+
+
+def _warn_class_not_found(exc: ClassNotFoundError) -> None:
+    # Once per missing class and process, not once per file.
+    cause = str(exc.__cause__)
+    if cause in _classes_not_found:
+        return
+    _classes_not_found.add(cause)
+    msg = (
+        f"{exc}. The entry is intact but its class cannot be imported in this process "
+        "(a class defined in a notebook, in a spawned worker?): computing instead, and "
+        "leaving the entry for processes that can load it."
+    )
+    warnings.warn(msg, CacheWarning, stacklevel=5)
+
+
+_classes_not_found: set[str] = set()
+
+
+def _nodes(steps: Iterable[Processor]) -> Iterator[Processor]:
+    for step in steps:
+        yield step
+        if isinstance(step, Compose):
+            yield from _nodes(step.steps)
+        elif isinstance(step, Cache):
+            yield from _nodes((step.processor,))
+
+
+def _snapshot(node: Processor) -> tuple[Processor, type, tuple[int, ...]]:
+    # Field values by identity: assigning a new value to a parameter changes it.
+    return node, type(node), tuple(map(id, node.__dict__.values()))
+
+
+@dataclass
+class _Memo:
+    upstream: tuple[Processor, ...]
+    nodes: tuple[tuple[Processor, type, tuple[int, ...]], ...]
+    config: CacheConfig
+    folder: str
+    stage: str
+    params: str
+
+    def is_valid(self, upstream: tuple[Processor, ...]) -> bool:
+        if len(upstream) != len(self.upstream):
+            return False
+        for current, known in zip(upstream, self.upstream, strict=True):
+            if current is not known:
+                return False
+        for node, cls, values in self.nodes:
+            if type(node) is not cls or tuple(map(id, node.__dict__.values())) != values:
+                return False
+        return self.config.is_current()
+
+
+@dataclass
+class _RuntimeState:
+    """Per-process state of a Cache; copies and pickles start afresh."""
+
+    stats: CacheStats = field(default_factory=CacheStats)
+    memos: dict[tuple[int, ...], _Memo] = field(default_factory=dict)
+    manifests: set[str] = field(default_factory=set)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_RuntimeState, ())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _RuntimeState:
+        return _RuntimeState()
+
+    def __copy__(self) -> _RuntimeState:
+        return _RuntimeState()

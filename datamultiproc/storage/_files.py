@@ -1,40 +1,124 @@
-"""Atomic pickle files: a file appears complete or not at all."""
+"""Atomic pickle and JSON files: a file appears complete or not at all.
+
+Writers pickle into a unique temporary file in the destination folder and
+``os.replace`` it over the final name, so a reader (or another writer, in this or
+another process) sees either the old complete file or the new complete file, and a
+process killed mid-write leaves only a ``.tmp-*.part`` file that no lookup opens.
+
+Files are not fsync'ed: atomicity against crashes and kills comes from the rename;
+durability against power loss is left to the operating system. A cache entry torn
+by a power loss fails to unpickle and is recomputed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from datamultiproc.exceptions import StorageError
+from datamultiproc.exceptions import CacheCorruptedError, StorageError
 
-__all__ = ["write_pickle_atomic"]
+__all__ = [
+    "TEMP_PREFIX",
+    "ClassNotFoundError",
+    "read_pickle",
+    "write_json_atomic",
+    "write_pickle_atomic",
+]
+
+TEMP_PREFIX = ".tmp-"
 
 
 def write_pickle_atomic(path: Path, obj: Any) -> int:
-    """Pickle ``obj`` to ``path`` through a temporary file and a rename; return bytes written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    """Pickle ``obj`` to ``path`` through a temporary file and a rename; return bytes written.
+
+    Classes that plain pickle cannot reach by reference (defined in a notebook and
+    shipped to a worker by value) are written with cloudpickle instead.
+
+    Raises
+    ------
+    StorageError
+        If the file cannot be written or ``obj`` cannot be pickled.
+    """
+    return _write_atomic(path, lambda handle: _dump(obj, handle))
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> int:
+    """Write ``data`` as indented JSON to ``path`` atomically; return bytes written."""
+    text = json.dumps(data, indent=2, sort_keys=True).encode("utf-8")
+    return _write_atomic(path, lambda handle: handle.write(text))
+
+
+def read_pickle(path: str | Path) -> tuple[Any, int]:
+    """Load the pickle at ``path``; return the object and the bytes read.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path`` (a cache miss, not an error).
+    ClassNotFoundError
+        If the file names a class (or module) this process cannot import.
+    CacheCorruptedError
+        If the file exists but cannot be loaded otherwise (truncated, corrupt).
+    """
+    with open(path, "rb") as handle:
+        try:
+            obj = pickle.load(handle)
+        except Exception as exc:
+            msg = f"cannot load {str(path)!r}: {type(exc).__name__}: {exc}"
+            if _is_class_lookup_error(exc):
+                raise ClassNotFoundError(msg) from exc
+            raise CacheCorruptedError(msg) from exc
+        return obj, handle.tell()
+
+
+class ClassNotFoundError(StorageError):
+    """A file is intact but names a class this process cannot import.
+
+    Typical for a class defined in a notebook, loaded in a spawned worker that was
+    not given it. The file is fine for other processes, so it must not be replaced.
+    """
+
+
+def _is_class_lookup_error(exc: Exception) -> bool:
+    # pickle's find_class raises these when a module or a name in it is missing.
+    return isinstance(exc, ModuleNotFoundError) or (
+        isinstance(exc, AttributeError) and str(exc).startswith("Can't get attribute")
+    )
+
+
+def _write_atomic(path: Path, write: Any) -> int:
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".part")
+    except FileNotFoundError:
+        # The folder was never created, or was pruned while we ran.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".part")
     try:
         with os.fdopen(fd, "wb") as handle:
-            pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            write(handle)
             size = handle.tell()
         os.replace(tmp_name, path)
     except BaseException as exc:
-        with _suppress_oserror():
+        with contextlib.suppress(OSError):
             os.unlink(tmp_name)
-        if isinstance(exc, OSError):
-            msg = f"cannot write {str(path)!r}: {exc}"
+        if isinstance(exc, (OSError, pickle.PicklingError, TypeError, AttributeError)):
+            msg = f"cannot write {str(path)!r}: {type(exc).__name__}: {exc}"
             raise StorageError(msg) from exc
         raise
     return size
 
 
-class _suppress_oserror:
-    def __enter__(self) -> None:
-        return None
+def _dump(obj: Any, handle: IO[bytes]) -> None:
+    try:
+        pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        import cloudpickle
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
-        return isinstance(exc, OSError)
+        handle.seek(0)
+        handle.truncate()
+        cloudpickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)

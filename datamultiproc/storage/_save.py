@@ -8,6 +8,8 @@ from typing import Any
 
 from datamultiproc.core import BaseSample, Processor, current_recorder
 from datamultiproc.storage._files import write_pickle_atomic
+from datamultiproc.storage._keys import register_key_leaves
+from datamultiproc.storage._names import entry_name, stage_folder_name
 
 __all__ = ["Save"]
 
@@ -15,7 +17,11 @@ __all__ = ["Save"]
 class Save(Processor):
     """Write each sample under ``save_to_dir/<last stage in its history>/`` and pass it on.
 
-    Unlike :class:`Cache`, ``Save`` never loads: it always writes.
+    Unlike :class:`Cache`, ``Save`` never loads: it always writes, replacing the
+    file of an earlier run atomically. File names are the sample ids when they are
+    safe on every platform (``sample-001.pickle``); other ids are sanitized and get
+    a short hash (see :func:`datamultiproc.storage.entry_name`). The files are
+    pickles, readable with :meth:`BaseSample.read_file`: only load ones you trust.
 
     Parameters
     ----------
@@ -32,12 +38,17 @@ class Save(Processor):
     def entry_path(self, sample: BaseSample) -> Path:
         """Return the file ``sample`` is saved to."""
         stage = sample.processing_history[-1][0] if sample.processing_history else "unprocessed"
-        return Path(self.save_to_dir) / stage / f"{sample.id}.pickle"
+        return Path(self.save_to_dir) / stage_folder_name(stage) / f"{entry_name(sample.id)}.pickle"
 
     def _run_step(self, sample: Any, upstream: tuple[Processor, ...]) -> Any:
         started = time.perf_counter()
-        write_pickle_atomic(self.entry_path(sample), sample)
+        size = write_pickle_atomic(self.entry_path(sample), sample)
         recorder = current_recorder()
         if recorder is not None:
-            recorder.add("Save", self.describe_params(), time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            recorder.add("Save", self.describe_params(), seconds, bytes_written=size)
         return sample
+
+
+# Saving does not change a sample, so it is not part of a later Cache's key.
+register_key_leaves(Save, lambda save: ())

@@ -1,0 +1,233 @@
+"""Backends: where samples run. One method, :meth:`Backend.map`.
+
+A backend takes a :class:`Job` and a lazy iterator of ``(index, sample)`` items and
+yields one :class:`Outcome` per item, in any order. The contract:
+
+- pull items only when there is room: a bounded number are in flight at once;
+- turn every per-sample error into a failed outcome (a worker's traceback kept);
+  raise only for the backend itself (:class:`~datamultiproc.ExecutionError`);
+- return early, abandoning in-flight items, once ``job.stop`` is set;
+- when closed early (``GeneratorExit``) cancel in-flight work and free workers.
+
+Adding a backend: write a class with ``name``, ``workers`` and ``map`` (see
+:class:`ExecutorBackend` for a short one; workers elsewhere can call
+:func:`datamultiproc.execution._worker.run_payload`), then add one line to
+:func:`resolve_backend`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, NamedTuple, Protocol
+
+from datamultiproc.core import BaseSample, FailureRecord, Processor, SampleRecord, StepRecord
+from datamultiproc.exceptions import MissingDependencyError
+from datamultiproc.execution._worker import RawOutcome, prepare_pipeline, run_payload, run_sample
+
+__all__ = [
+    "Backend",
+    "ExecutorBackend",
+    "Item",
+    "Job",
+    "Outcome",
+    "SerialBackend",
+    "ThreadBackend",
+    "resolve_backend",
+    "to_outcome",
+    "usable_cores",
+]
+
+Item = tuple[int, BaseSample]
+_new = tuple.__new__
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a backend runs: the pipeline and the run's settings.
+
+    Attributes
+    ----------
+    pipeline
+        The processor to run on every sample.
+    stop
+        Set when the run must stop (Stop button, Ctrl-C).
+    timeout
+        Seconds one sample may take, or ``None``.
+    chunksize
+        Samples per work unit, or ``None`` to choose automatically.
+    total
+        Number of items if known, to balance the last chunks.
+    """
+
+    pipeline: Processor
+    stop: threading.Event
+    timeout: float | None = None
+    chunksize: int | None = None
+    total: int | None = None
+
+
+class Outcome(NamedTuple):
+    """One finished item: the processed sample (``None`` if it failed) and its records."""
+
+    index: int  # type: ignore[assignment]
+    sample: BaseSample | None
+    record: SampleRecord
+    failure: FailureRecord | None
+
+
+class Backend(Protocol):
+    """Runs items of a job; see the module docstring for the contract."""
+
+    name: str
+    workers: int
+
+    def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
+        """Yield one outcome per item, pulling items lazily."""
+        ...
+
+
+def to_outcome(raw: RawOutcome, worker: str, sample: BaseSample | None = None) -> Outcome:
+    """Turn a worker's plain outcome tuple into an :class:`Outcome`."""
+    index, sample_id, result, steps, failure = raw
+    # tuple.__new__ skips NamedTuple's Python-level constructors: this runs per sample.
+    records = tuple([_new(StepRecord, step) for step in steps])
+    if failure is None:
+        record = _new(SampleRecord, (index, sample_id, worker, "ok", records))
+        return _new(Outcome, (index, sample if sample is not None else result, record, None))
+    record = _new(SampleRecord, (index, sample_id, worker, "failed", records))
+    return Outcome(index, None, record, FailureRecord(index, sample_id, *failure, worker))
+
+
+def usable_cores() -> int:
+    """Number of cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class SerialBackend:
+    """Run every sample in the calling process, one after another (debugging, breakpoints)."""
+
+    name = "sequential"
+    workers = 1
+
+    def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
+        """Run items in order in this process."""
+        setup_error = prepare_pipeline(job.pipeline)
+        for index, sample in items:
+            if job.stop.is_set():
+                return
+            yield to_outcome(run_sample(job.pipeline, index, sample, setup_error), "main")
+
+
+class ExecutorBackend:
+    """Run chunks on a :class:`concurrent.futures.Executor`.
+
+    A ``ThreadPoolExecutor`` runs samples as they are (no pickling; ``setup()`` runs
+    once, the threads share the pipeline); any other executor gets pickled payloads.
+    Work already running cannot be stopped: ``stop`` and interrupts cancel the rest.
+    """
+
+    name = "executor"
+
+    def __init__(self, executor: cf.Executor, *, owned: bool = False) -> None:
+        self.executor = executor
+        self.workers = int(getattr(executor, "_max_workers", 0) or usable_cores())
+        self.owned = owned
+        self.local = isinstance(executor, cf.ThreadPoolExecutor)
+
+    def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
+        """Keep two chunks per worker submitted; yield outcomes as chunks complete."""
+        submit = self._submitter(job)
+        size = job.chunksize or 1
+        pending: dict[cf.Future[Any], list[Item]] = {}
+        try:
+            while True:
+                while len(pending) < 2 * self.workers and not job.stop.is_set():
+                    chunk = list(islice(items, size))
+                    if not chunk:
+                        break
+                    pending[submit(chunk)] = chunk
+                if not pending or job.stop.is_set():
+                    return
+                done, _ = cf.wait(pending, timeout=0.05, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    yield from self._outcomes(future, pending.pop(future))
+        finally:
+            for future in pending:
+                future.cancel()
+            if self.owned:
+                self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _submitter(self, job: Job) -> Any:
+        if self.local:
+            setup_error = prepare_pipeline(job.pipeline)
+            return lambda chunk: self.executor.submit(_run_local, job.pipeline, chunk, setup_error)
+        from datamultiproc.execution._codec import encode_pipeline, encode_samples
+
+        key, blob = encode_pipeline(job.pipeline)
+        return lambda chunk: self.executor.submit(run_payload, key, blob, encode_samples(chunk))
+
+    def _outcomes(self, future: cf.Future[Any], chunk: list[Item]) -> Iterator[Outcome]:
+        from datamultiproc.execution._worker import lost_outcome
+
+        try:
+            worker, raws = future.result()
+        except cf.BrokenExecutor as exc:
+            for index, sample in chunk:
+                yield to_outcome(lost_outcome(index, sample.id, f"worker died ({exc})"), "?")
+            return
+        if not self.local:
+            from datamultiproc.execution._codec import decode_outcomes
+
+            raws = decode_outcomes(raws)
+        for raw in raws:
+            yield to_outcome(raw, worker)
+
+
+def _run_local(
+    pipeline: Processor, chunk: list[Item], setup_error: Any
+) -> tuple[str, list[RawOutcome]]:
+    worker = f"thread-{threading.current_thread().name}"
+    return worker, [run_sample(pipeline, index, sample, setup_error) for index, sample in chunk]
+
+
+class ThreadBackend(ExecutorBackend):
+    """Run samples on threads of this process (for code that releases the GIL)."""
+
+    name = "thread"
+
+    def __init__(self, workers: int) -> None:
+        pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="datamultiproc")
+        super().__init__(pool, owned=True)
+
+
+def resolve_backend(backend: Any, workers: int | None, start_method: str | None) -> Any:
+    """Return the backend object for the ``backend=`` argument of :func:`~datamultiproc.run`."""
+    count = workers if workers is not None else usable_cores()
+    if backend == "process":
+        from datamultiproc.execution._multiprocess import MultiprocessBackend
+
+        return MultiprocessBackend(count, start_method)
+    if backend == "sequential":
+        return SerialBackend()
+    if backend == "thread":
+        return ThreadBackend(count)
+    if isinstance(backend, cf.Executor):
+        return ExecutorBackend(backend)
+    if backend == "dask" or type(backend).__module__.startswith("distributed"):
+        msg = "the Dask backend is not available yet; use backend='process' meanwhile"
+        raise MissingDependencyError(msg)
+    if hasattr(backend, "map") and hasattr(backend, "name"):
+        return backend
+    msg = (
+        "backend must be 'process', 'thread', 'sequential', a concurrent.futures.Executor "
+        f"or a Backend, not {backend!r}"
+    )
+    raise ValueError(msg)

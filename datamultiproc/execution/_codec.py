@@ -1,0 +1,178 @@
+"""Serialization between the parent and worker processes.
+
+Objects travel as cloudpickle protocol 5 streams, so classes defined in a notebook's
+``__main__`` reach workers by value under every start method. Large buffers (numpy
+arrays) travel out of band: they are written straight from their memory and read
+straight into fresh writable buffers, never copied into the pickle stream.
+
+Samples are flattened to ``(class, __dict__, fields_set, extra, private)`` before
+pickling: this skips pydantic's Python-level ``__getstate__``/``__setstate__``, which
+dominate the cost of sending many small samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+import cloudpickle
+import numpy as np
+
+from datamultiproc.core import BaseSample, Processor
+from datamultiproc.exceptions import NotPicklableError
+
+__all__ = [
+    "SampleState",
+    "decode",
+    "decode_outcomes",
+    "describe_unpicklable",
+    "encode",
+    "encode_pipeline",
+    "encode_samples",
+    "read_message",
+    "restore_sample",
+    "sample_state",
+    "write_all",
+]
+
+SampleState = tuple[type, dict[str, Any], set[str], Any, Any]
+
+_HEADER = struct.Struct("<QI")  # pickle length, number of out-of-band buffers
+_LENGTH = struct.Struct("<Q")
+_set = object.__setattr__
+
+
+def sample_state(sample: BaseSample) -> SampleState:
+    """Flatten a sample to plain parts that pickle at C speed."""
+    return (
+        type(sample),
+        sample.__dict__,
+        sample.__pydantic_fields_set__,
+        sample.__pydantic_extra__,
+        sample.__pydantic_private__,
+    )
+
+
+def restore_sample(state: SampleState) -> BaseSample:
+    """Rebuild a sample from :func:`sample_state` parts, without validating it again."""
+    cls, values, fields_set, extra, private = state
+    sample: BaseSample = cls.__new__(cls)
+    _set(sample, "__dict__", values)
+    _set(sample, "__pydantic_fields_set__", fields_set)
+    _set(sample, "__pydantic_extra__", extra)
+    _set(sample, "__pydantic_private__", private)
+    return sample
+
+
+def encode(obj: Any) -> list[Any]:
+    """Return the frame pieces (header, pickle, buffers) of one message."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    raws = [buffer.raw() for buffer in buffers]
+    header = _HEADER.pack(len(data), len(raws)) + b"".join(_LENGTH.pack(r.nbytes) for r in raws)
+    return [header, data, *raws]
+
+
+def decode(data: Any, buffers: Iterable[Any] = ()) -> Any:
+    """Unpickle one message's pickle and out-of-band buffers."""
+    return pickle.loads(data, buffers=buffers)
+
+
+def write_all(fd: int, pieces: Iterable[Any]) -> None:
+    """Write frame pieces to a blocking file descriptor."""
+    for piece in pieces:
+        view = memoryview(piece).cast("B")
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def read_message(fd: int) -> Any:
+    """Read and decode one framed message from a blocking descriptor; ``EOFError`` at end."""
+    length, count = _HEADER.unpack(_read_exact(fd, _HEADER.size))
+    sizes = struct.unpack(f"<{count}Q", _read_exact(fd, 8 * count)) if count else ()
+    data = _read_exact(fd, length)
+    buffers = [_read_exact(fd, size, array=True) for size in sizes]
+    return decode(data, buffers)
+
+
+def _read_exact(fd: int, size: int, *, array: bool = False) -> Any:
+    # numpy.empty skips the zero-fill bytearray() would do; arrays built on it stay writable.
+    target = np.empty(size, dtype=np.uint8) if array else bytearray(size)
+    view = memoryview(target)
+    done = 0
+    while done < size:
+        count = os.readv(fd, [view[done:]])
+        if count == 0:
+            msg = "connection closed"
+            raise EOFError(msg)
+        done += count
+    return target
+
+
+def describe_unpicklable(sample: Any, exc: BaseException) -> NotPicklableError:
+    """Return a :class:`NotPicklableError` naming the sample, its bad field and the field's type."""
+    sample_id = getattr(sample, "id", None)
+    values = getattr(sample, "__dict__", {})
+    for name, value in values.items():
+        try:
+            cloudpickle.dumps(value, protocol=5)
+        except Exception as field_exc:
+            msg = (
+                f"sample {sample_id!r} cannot be sent to a worker process: field {name!r} holds a "
+                f"{type(value).__module__}.{type(value).__qualname__}, which cannot be pickled "
+                f"({type(field_exc).__name__}: {field_exc}). Create it inside a processor "
+                f"(e.g. in setup()), or run with backend='thread' or 'sequential'."
+            )
+            return NotPicklableError(msg)
+    msg = f"sample {sample_id!r} cannot be sent to a worker process: {type(exc).__name__}: {exc}"
+    return NotPicklableError(msg)
+
+
+def encode_pipeline(pipeline: Processor) -> tuple[bytes, bytes]:
+    """Pickle a pipeline once per run; return ``(key, blob)``, the key naming its content.
+
+    Raises
+    ------
+    NotPicklableError
+        If a processor holds something that cannot be pickled; names the field.
+    """
+    try:
+        blob = cloudpickle.dumps(pipeline, protocol=5)
+    except Exception as exc:
+        raise _describe_bad_processor(pipeline, exc) from exc
+    return hashlib.blake2b(blob, digest_size=16).digest(), blob
+
+
+def encode_samples(items: Iterable[tuple[int, BaseSample]]) -> bytes:
+    """Pickle ``(index, sample)`` items for a worker."""
+    return cloudpickle.dumps([(index, sample_state(s)) for index, s in items], protocol=5)
+
+
+def decode_outcomes(blob: bytes) -> list[Any]:
+    """Unpickle a worker's outcomes, rebuilding the samples."""
+    return [
+        (index, sample_id, None if state is None else restore_sample(state), steps, failure)
+        for index, sample_id, state, steps, failure in pickle.loads(blob)
+    ]
+
+
+def _describe_bad_processor(pipeline: Processor, exc: BaseException) -> NotPicklableError:
+    for processor in pipeline.iter_processors():
+        for name in type(processor).model_fields:
+            value = getattr(processor, name)
+            try:
+                cloudpickle.dumps(value, protocol=5)
+            except Exception:
+                msg = (
+                    f"processor {processor.stage_name} cannot be sent to worker processes: field "
+                    f"{name!r} holds a {type(value).__qualname__}, which cannot be pickled "
+                    f"({type(exc).__name__}: {exc}). Create it in setup() and keep it in a "
+                    f"private attribute, or run with backend='thread' or 'sequential'."
+                )
+                return NotPicklableError(msg)
+    msg = f"the pipeline cannot be sent to worker processes: {type(exc).__name__}: {exc}"
+    return NotPicklableError(msg)

@@ -1,0 +1,392 @@
+"""The process backend: a warm pool of ``multiprocess`` workers fed in adaptive chunks.
+
+The parent keeps up to two chunks per worker in flight (one running, one waiting in
+the pipe), so workers never wait for the parent. Chunks start at one sample and
+double until a chunk takes about :data:`_TARGET_SECONDS` of worker time, stay under
+:data:`_TARGET_BYTES`, and shrink near the end of a known-length input so every
+worker finishes at about the same time.
+
+A worker that dies loses only the sample it was running (read from its progress
+slot); the rest of its chunks are retried on other workers, and a fresh worker
+takes its slot. A sample over ``timeout`` is failed the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import selectors
+import signal
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import multiprocess
+
+from datamultiproc.core import BaseSample
+from datamultiproc.exceptions import WorkerLostError
+from datamultiproc.execution._backends import Item, Job, Outcome, to_outcome
+from datamultiproc.execution._codec import (
+    describe_unpicklable,
+    encode,
+    encode_pipeline,
+    read_message,
+    restore_sample,
+    sample_state,
+)
+from datamultiproc.execution._pool import WorkerPool, WorkerProcess, acquire_pool, release_pool
+from datamultiproc.execution._worker import lost_outcome
+
+__all__ = ["MultiprocessBackend"]
+
+_DEPTH = 2  # chunks in flight per worker
+_TARGET_SECONDS = 0.02
+_TARGET_BYTES = 4 << 20
+_MAX_CHUNK = 4096
+_MAX_ATTEMPTS = 3  # a sample is retried at most this often after its worker died
+_POLL_SECONDS = 0.05
+
+
+class _Pending(NamedTuple):
+    index: int
+    sample: BaseSample
+    attempts: int
+
+
+class _Chunk(NamedTuple):
+    seq: int
+    items: list[_Pending]
+
+
+class MultiprocessBackend:
+    """Run samples in worker processes started with ``multiprocess``.
+
+    Parameters
+    ----------
+    workers
+        Number of worker processes.
+    start_method
+        ``"fork"``, ``"spawn"`` or ``"forkserver"``; ``None`` for the platform default.
+    """
+
+    name = "process"
+
+    def __init__(self, workers: int, start_method: str | None = None) -> None:
+        methods = multiprocess.get_all_start_methods()
+        method = start_method or multiprocess.get_start_method()
+        if method not in methods:
+            msg = f"start_method must be one of {methods} or None, not {start_method!r}"
+            raise ValueError(msg)
+        self.workers = workers
+        self.start_method = method
+
+    def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
+        """Yield outcomes as chunks come back; see the module docstring."""
+        key, blob = encode_pipeline(job.pipeline)
+        pool = acquire_pool(self.start_method, self.workers)
+        scheduler = _Scheduler(pool, job, items, key, blob)
+        keep = False
+        try:
+            yield from scheduler.run()
+            keep = not job.stop.is_set()
+        except GeneratorExit:
+            # Closed early: on_error="raise", or an interrupt (stop is set then).
+            keep = not job.stop.is_set()
+            scheduler.abandon()
+            raise
+        finally:
+            scheduler.close()
+            release_pool(pool, keep=keep)
+
+
+class _Scheduler:
+    """Feeds one pool's workers for one run."""
+
+    def __init__(self, pool: WorkerPool, job: Job, items: Iterator[Item], key: bytes, blob: bytes):
+        self.pool, self.job, self.items = pool, job, items
+        self.key, self.blob = key, blob
+        self.retry: deque[_Pending] = deque()
+        self.ready: list[Outcome] = []  # outcomes made in the parent (unpicklable samples)
+        self.exhausted = False
+        self.taken = 0
+        self.seq = 0
+        self.next_size = 1
+        self.seconds_per_sample: float | None = None
+        self.bytes_per_sample = 0.0
+        self.deaths_without_progress = 0
+        self.selector = selectors.DefaultSelector()
+        self.registered: dict[int, WorkerProcess] = {}
+
+    # -- main loop --------------------------------------------------------------------
+
+    def run(self) -> Iterator[Outcome]:
+        self.pool.fill()
+        for worker in self.pool.live():
+            self._register(worker)
+        while True:
+            self._dispatch()
+            if self.ready:
+                yield from self._take_ready()
+            if self.job.stop.is_set() or (self.exhausted and not self._in_flight()):
+                return
+            outcomes: list[Outcome] = []
+            for selected, events in self.selector.select(_POLL_SECONDS):
+                self._handle(selected.data, events, outcomes)
+            self._check_timeouts(outcomes)
+            self._dispatch()
+            yield from outcomes
+
+    def _handle(self, data: tuple[str, WorkerProcess], events: int, out: list[Outcome]) -> None:
+        kind, worker = data
+        if worker.task_fd < 0:
+            return  # replaced earlier in this round
+        if kind == "task":
+            try:
+                worker.flush()
+            except OSError:
+                self._on_death(worker, out)
+                return
+            self._update_write_interest(worker)
+        elif kind == "result":
+            try:
+                self._receive(worker, read_message(worker.result_fd), out)
+            except (EOFError, OSError):
+                self._on_death(worker, out)
+        else:
+            self._on_death(worker, out)
+
+    def _take_ready(self) -> list[Outcome]:
+        ready, self.ready = self.ready, []
+        return ready
+
+    def _in_flight(self) -> bool:
+        return bool(self.retry) or any(w.in_flight for w in self.pool.live())
+
+    # -- sending ----------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        for depth in range(1, _DEPTH + 1):
+            for worker in self.pool.live():
+                if len(worker.in_flight) >= depth or self.job.stop.is_set():
+                    continue
+                chunk = self._next_chunk()
+                if chunk is None:
+                    return
+                self._send(worker, chunk)
+
+    def _next_chunk(self) -> _Chunk | None:
+        size = self._chunk_size()
+        pending: list[_Pending] = []
+        while self.retry and len(pending) < size:
+            pending.append(self.retry.popleft())
+        while not self.exhausted and len(pending) < size:
+            item = next(self.items, None)
+            if item is None:
+                self.exhausted = True
+            else:
+                pending.append(_Pending(item[0], item[1], 0))
+                self.taken += 1
+        if not pending:
+            return None
+        self.seq += 1
+        self.next_size = min(2 * self.next_size, _MAX_CHUNK)
+        return _Chunk(self.seq, pending)
+
+    def _chunk_size(self) -> int:
+        if self.job.chunksize:
+            return self.job.chunksize
+        size = self.next_size
+        if self.seconds_per_sample is not None:
+            size = min(size, max(1, int(_TARGET_SECONDS / max(self.seconds_per_sample, 1e-7))))
+        if self.bytes_per_sample:
+            size = min(size, max(1, int(_TARGET_BYTES / self.bytes_per_sample)))
+        if self.job.total is not None:
+            left = self.job.total - self.taken + len(self.retry)
+            size = min(size, max(1, math.ceil(left / (2 * self.pool.size))))
+        return size
+
+    def _send(self, worker: WorkerProcess, chunk: _Chunk) -> None:
+        states = []
+        for item in chunk.items:
+            states.append((item.index, sample_state(item.sample)))
+        try:
+            pieces = encode(("chunk", chunk.seq, self.key, states))
+        except Exception:
+            chunk = self._drop_unpicklable(chunk)
+            if not chunk.items:
+                return
+            pieces = encode(
+                (
+                    "chunk",
+                    chunk.seq,
+                    self.key,
+                    [(p.index, sample_state(p.sample)) for p in chunk.items],
+                )
+            )
+        size = sum(len(memoryview(piece).cast("B")) for piece in pieces)
+        self.bytes_per_sample = (
+            0.5 * self.bytes_per_sample + 0.5 * size / len(chunk.items)
+            if self.bytes_per_sample
+            else size / len(chunk.items)
+        )
+        if self.key not in worker.pipelines:
+            worker.pipelines.add(self.key)
+            pieces = encode(("pipeline", self.key, self.blob)) + pieces
+        worker.in_flight.append(chunk)
+        try:
+            worker.send(pieces)
+        except OSError:
+            pass  # the worker died; its sentinel reports it and the chunk is retried
+        self._update_write_interest(worker)
+
+    def _drop_unpicklable(self, chunk: _Chunk) -> _Chunk:
+        import cloudpickle
+
+        kept = []
+        for item in chunk.items:
+            try:
+                cloudpickle.dumps(sample_state(item.sample), protocol=5)
+            except Exception as exc:
+                error = describe_unpicklable(item.sample, exc)
+                failure = (None, "NotPicklableError", str(error), str(error))
+                self.ready.append(
+                    to_outcome((item.index, item.sample.id, None, (), failure), "main")
+                )
+            else:
+                kept.append(item)
+        return _Chunk(chunk.seq, kept)
+
+    # -- receiving --------------------------------------------------------------------
+
+    def _receive(self, worker: WorkerProcess, message: Any, out: list[Outcome]) -> None:
+        seq, raws, seconds = message
+        chunk = worker.in_flight.popleft()
+        assert chunk.seq == seq, (chunk.seq, seq)
+        per_sample = seconds / max(len(raws), 1)
+        self.seconds_per_sample = (
+            per_sample
+            if self.seconds_per_sample is None
+            else 0.7 * self.seconds_per_sample + 0.3 * per_sample
+        )
+        self.deaths_without_progress = 0
+        self._dispatch()  # keep this worker busy before decoding
+        name = worker.name
+        for raw in raws:
+            state = raw[2]
+            out.append(to_outcome(raw, name, None if state is None else restore_sample(state)))
+
+    def _check_timeouts(self, out: list[Outcome]) -> None:
+        timeout = self.job.timeout
+        if timeout is None:
+            return
+        now = time.monotonic()
+        for worker in self.pool.live():
+            if not worker.in_flight:
+                continue
+            seq, position, started = self.pool.read_progress(worker)
+            if position >= 0 and seq == worker.in_flight[0].seq and now - started > timeout:
+                message = f"sample exceeded timeout={timeout} s; its worker was stopped"
+                self._fail_and_replace(worker, position, "TimeoutError", message, out)
+
+    def _on_death(self, worker: WorkerProcess, out: list[Outcome]) -> None:
+        # Results the worker finished writing before it died still count.
+        while worker.in_flight and self._readable(worker):
+            try:
+                self._receive(worker, read_message(worker.result_fd), out)
+            except (EOFError, OSError):
+                break
+        worker.process.join(1.0)
+        code = worker.process.exitcode
+        seq, position, _ = self.pool.read_progress(worker)
+        if not worker.in_flight or seq != worker.in_flight[0].seq:
+            position = -1
+        cause = _describe_exit(code)
+        self.deaths_without_progress += 1
+        if self.deaths_without_progress > 2 * self.pool.size + 2:
+            msg = f"workers keep dying before finishing any sample (last one: {cause})"
+            raise WorkerLostError(msg)
+        self._fail_and_replace(worker, position, "WorkerLostError", f"worker died ({cause})", out)
+
+    def _fail_and_replace(
+        self,
+        worker: WorkerProcess,
+        position: int,
+        error_type: str,
+        message: str,
+        out: list[Outcome],
+    ) -> None:
+        chunks = list(worker.in_flight)
+        worker.in_flight.clear()
+        self._unregister(worker)
+        self.pool.replace(worker)
+        self._register(self.pool.workers[worker.slot])
+        for number, chunk in enumerate(chunks):
+            for place, item in enumerate(chunk.items):
+                if number == 0 and place == position:
+                    failure = (None, error_type, message, message)
+                    out.append(
+                        to_outcome((item.index, item.sample.id, None, (), failure), worker.name)
+                    )
+                elif number == 0 and position < 0 and item.attempts + 1 >= _MAX_ATTEMPTS:
+                    lost = f"{message}; gave up after {_MAX_ATTEMPTS} attempts"
+                    out.append(
+                        to_outcome(lost_outcome(item.index, item.sample.id, lost), worker.name)
+                    )
+                else:
+                    tried = item.attempts + (number == 0 and position < 0)
+                    self.retry.append(item._replace(attempts=tried))
+
+    # -- bookkeeping --------------------------------------------------------------------
+
+    def _register(self, worker: WorkerProcess | None) -> None:
+        assert worker is not None
+        self.selector.register(worker.result_fd, selectors.EVENT_READ, ("result", worker))
+        self.selector.register(worker.process.sentinel, selectors.EVENT_READ, ("death", worker))
+        self.registered[worker.slot] = worker
+
+    def _unregister(self, worker: WorkerProcess) -> None:
+        for fd in (worker.result_fd, worker.process.sentinel, worker.task_fd):
+            try:
+                self.selector.unregister(fd)
+            except (KeyError, ValueError):
+                pass
+        self.registered.pop(worker.slot, None)
+
+    def _update_write_interest(self, worker: WorkerProcess) -> None:
+        if worker.task_fd < 0:
+            return
+        registered = worker.task_fd in self.selector.get_map()
+        if worker.outbox and not registered:
+            self.selector.register(worker.task_fd, selectors.EVENT_WRITE, ("task", worker))
+        elif not worker.outbox and registered:
+            self.selector.unregister(worker.task_fd)
+
+    def _readable(self, worker: WorkerProcess) -> bool:
+        probe = selectors.DefaultSelector()
+        try:
+            probe.register(worker.result_fd, selectors.EVENT_READ)
+            return bool(probe.select(0))
+        finally:
+            probe.close()
+
+    def abandon(self) -> None:
+        """Kill workers that hold chunks of this run; idle ones stay warm."""
+        for worker in self.pool.live():
+            if worker.in_flight or worker.outbox:
+                self._unregister(worker)
+                worker.kill()
+                self.pool.workers[worker.slot] = None
+
+    def close(self) -> None:
+        self.selector.close()
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"

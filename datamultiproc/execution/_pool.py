@@ -1,0 +1,230 @@
+"""Worker processes: start, replace, stop; a warm pool per start method and size.
+
+Each worker has two one-way pipes (tasks in, results out) and three slots in a
+shared array where it notes the chunk and position it is working on and when that
+sample started. The parent writes to task pipes without blocking (so parent and
+worker can never wait on each other), watches each process's sentinel to see it
+die, and reads the shared slots to tell which sample a dead or stuck worker held.
+
+Pools stay warm between runs in the same interpreter, keyed by start method and
+size; an interrupted run discards its pool, and every pool is shut down at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import multiprocess
+
+from datamultiproc.execution._worker import worker_main
+
+__all__ = ["WorkerPool", "WorkerProcess", "acquire_pool", "release_pool", "shutdown_pools"]
+
+_PIPE_BYTES = 1 << 20  # bigger pipes mean fewer wake-ups per large array
+_F_SETPIPE_SZ = 1031
+_JOIN_SECONDS = 1.0
+
+
+class WorkerProcess:
+    """The parent's handle on one worker process."""
+
+    def __init__(self, slot: int, process: Any, task_conn: Any, result_conn: Any) -> None:
+        self.slot = slot
+        self.process = process
+        self.connections = (task_conn, result_conn)
+        self.task_fd: int = task_conn.fileno()
+        self.result_fd: int = result_conn.fileno()
+        self.name = f"process-{process.pid}"
+        self.outbox: deque[memoryview] = deque()  # bytes not yet written to the task pipe
+        self.in_flight: deque[Any] = deque()  # chunks sent, oldest first
+        self.pipelines: set[bytes] = set()  # pipeline keys this worker has loaded
+
+    def send(self, pieces: list[Any]) -> None:
+        """Queue frame pieces; :meth:`flush` writes them as the pipe accepts them."""
+        self.outbox.extend(memoryview(piece).cast("B") for piece in pieces if len(piece))
+        self.flush()
+
+    def flush(self) -> None:
+        """Write as much of the outbox as the pipe takes now; ``BrokenPipeError`` if dead."""
+        while self.outbox:
+            try:
+                written = os.write(self.task_fd, self.outbox[0])
+            except BlockingIOError:
+                return
+            if written == len(self.outbox[0]):
+                self.outbox.popleft()
+            else:
+                self.outbox[0] = self.outbox[0][written:]
+
+    def kill(self) -> None:
+        """Kill the process now and release its pipes."""
+        with contextlib.suppress(OSError, ValueError):
+            self.process.kill()
+        self.close()
+
+    def close(self) -> None:
+        """Reap the process (briefly) and close the parent's pipe ends."""
+        with contextlib.suppress(Exception):
+            self.process.join(_JOIN_SECONDS)
+        for connection in self.connections:
+            with contextlib.suppress(OSError):
+                connection.close()
+        self.task_fd = self.result_fd = -1
+
+
+class WorkerPool:
+    """A fixed number of worker slots, each holding a live worker or ``None``."""
+
+    def __init__(self, start_method: str, size: int) -> None:
+        self.start_method = start_method
+        self.size = size
+        self.context = multiprocess.get_context(start_method)
+        self.progress = self.context.RawArray("d", 3 * size)
+        self.workers: list[WorkerProcess | None] = [None] * size
+        self.started = 0
+
+    def live(self) -> list[WorkerProcess]:
+        """Workers currently running."""
+        return [worker for worker in self.workers if worker is not None]
+
+    def fill(self) -> None:
+        """Start a worker in every empty slot."""
+        for slot, worker in enumerate(self.workers):
+            if worker is None:
+                self.workers[slot] = self._start(slot)
+
+    def replace(self, worker: WorkerProcess) -> None:
+        """Kill ``worker`` and start a fresh one in its slot."""
+        worker.kill()
+        self.workers[worker.slot] = self._start(worker.slot)
+
+    def read_progress(self, worker: WorkerProcess) -> tuple[int, int, float]:
+        """Return the chunk, position (-1 when idle) and start time noted by ``worker``."""
+        base = 3 * worker.slot
+        return int(self.progress[base]), int(self.progress[base + 1]), self.progress[base + 2]
+
+    def shutdown(self, *, kill: bool = False) -> None:
+        """Stop every worker: politely when idle, by force when ``kill`` or busy."""
+        for worker in self.live():
+            if kill or worker.in_flight or worker.outbox:
+                worker.kill()
+                continue
+            with contextlib.suppress(OSError):
+                os.set_blocking(worker.task_fd, True)
+                from datamultiproc.execution._codec import encode, write_all
+
+                write_all(worker.task_fd, encode(("stop",)))
+        for worker in self.live():
+            worker.close()
+            if worker.process.exitcode is None:
+                worker.kill()
+        self.workers = [None] * self.size
+
+    def _start(self, slot: int) -> WorkerProcess:
+        task_r, task_w = self.context.Pipe(duplex=False)
+        result_r, result_w = self.context.Pipe(duplex=False)
+        inherited = _parent_fds() if self.start_method == "fork" else []
+        process = self.context.Process(
+            target=worker_main,
+            args=(task_r, result_w, self.progress, slot, inherited),
+            name=f"datamultiproc-worker-{slot}",
+            daemon=True,
+        )
+        self.progress[3 * slot + 1] = -1
+        with _hidden_main(), _blocking_sigint():
+            process.start()
+        task_r.close()
+        result_w.close()
+        worker = WorkerProcess(slot, process, task_w, result_r)
+        os.set_blocking(worker.task_fd, False)
+        for fd in (worker.task_fd, worker.result_fd):
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
+        self.started += 1
+        return worker
+
+
+_IDLE: dict[tuple[str, int], WorkerPool] = {}  # warm pools waiting for the next run
+_ALL: set[WorkerPool] = set()  # every pool with workers, in use or idle
+
+
+def acquire_pool(start_method: str, size: int) -> WorkerPool:
+    """Take the warm pool for this start method and size, or create one.
+
+    A pool serves one run at a time; a second concurrent run gets a pool of its own.
+    """
+    pool = _IDLE.pop((start_method, size), None)
+    if pool is None:
+        pool = WorkerPool(start_method, size)
+        _ALL.add(pool)
+    return pool
+
+
+def release_pool(pool: WorkerPool, *, keep: bool) -> None:
+    """Return a pool after a run: keep it warm, or shut its workers down."""
+    key = (pool.start_method, pool.size)
+    if keep and key not in _IDLE:
+        _IDLE[key] = pool
+        return
+    _ALL.discard(pool)
+    pool.shutdown(kill=not keep)
+
+
+def shutdown_pools() -> None:
+    """Stop every pool's workers; registered to run at interpreter exit."""
+    _IDLE.clear()
+    while _ALL:
+        _ALL.pop().shutdown()
+
+
+atexit.register(shutdown_pools)
+
+
+def _parent_fds() -> list[int]:
+    return [
+        fd for pool in _ALL for worker in pool.live() for fd in (worker.task_fd, worker.result_fd)
+    ]
+
+
+@contextlib.contextmanager
+def _hidden_main() -> Iterator[None]:
+    """Hide ``__main__``'s file and spec while a worker starts.
+
+    spawn and forkserver would otherwise re-run the main module in each worker
+    (fatal for ``python -`` whose file is ``'<stdin>'``, and a surprise for scripts
+    without a ``__name__`` guard). Workers need nothing from it: cloudpickle ships
+    classes defined there by value.
+    """
+    main = sys.modules["__main__"]
+    saved = {
+        name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
+
+
+@contextlib.contextmanager
+def _blocking_sigint() -> Iterator[None]:
+    """Start workers with SIGINT blocked, so an interrupt during start-up cannot kill them.
+
+    Children inherit the mask; the worker ignores SIGINT, then unblocks it. A SIGINT
+    that reaches the parent meanwhile stays pending and is delivered on exit.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

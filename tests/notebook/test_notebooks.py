@@ -1,0 +1,87 @@
+"""The example notebooks, executed in a real Jupyter kernel, with assertions on their outputs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.notebook.conftest import (
+    cell,
+    displayed_widget_ids,
+    execute_notebook,
+    html,
+    require_runner,
+    text,
+    widget_states,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.usefixtures("jupyter_path")]
+
+SAMPLES = 200
+
+
+@pytest.fixture(autouse=True)
+def _runner() -> None:
+    require_runner()
+
+
+def test_quickstart(tmp_path: Path) -> None:
+    nb = execute_notebook("quickstart.ipynb", tmp_path)
+
+    # Both runs displayed a panel whose stored bar ends green at the total.
+    assert displayed_widget_ids(cell(nb, "first-run"))
+    assert displayed_widget_ids(cell(nb, "rerun"))
+    bars = widget_states(nb, "datamultiproc-progress-bar")
+    assert len(bars) == 2
+    for bar in bars:
+        assert (bar["value"], bar["max"], bar["bar_style"]) == (SAMPLES, SAMPLES, "success")
+    summaries = widget_states(nb, "datamultiproc-progress-summary")
+    assert all(f"Complete · {SAMPLES}/{SAMPLES} samples" in s["value"] for s in summaries)
+
+    # The result's HTML repr, then the frames.
+    page = html(cell(nb, "first-run"))
+    assert "datamultiproc-result" in page
+    assert f"{SAMPLES} ok, 0 failed" in page
+    history = text(cell(nb, "history"))
+    assert f"history shape: ({SAMPLES * 3}, 9)" in history  # Scale (cached), Label, Save
+    assert "sample_id" in history
+    assert "cache_hit" in history
+    assert re.search(r"Scale\s+0\s+200\s+0\.0", text(cell(nb, "cache-stats")))
+    assert "p95_seconds" in text(cell(nb, "timings"))
+    assert "Empty DataFrame" in text(cell(nb, "failures"))
+
+    # The rerun loaded every cached step.
+    assert "cache hit rate on rerun: 100%" in text(cell(nb, "rerun"))
+    assert f"saved samples: {SAMPLES} history rows: {SAMPLES * 2}" in text(
+        cell(nb, "saved-history")
+    )
+
+
+def test_caching(tmp_path: Path) -> None:
+    nb = execute_notebook("caching.ipynb", tmp_path)
+    expected = {
+        "first": ["Normalize: 0 hits, 50 misses", "Square: 0 hits, 50 misses"],
+        "again": ["Normalize: 50 hits, 0 misses", "Square: 50 hits, 0 misses"],
+        "param": ["Normalize: 0 hits, 50 misses", "Square: 0 hits, 50 misses"],
+        "code": ["Normalize: 50 hits, 0 misses", "Square: 0 hits, 50 misses"],
+    }
+    for tag, lines in expected.items():
+        assert text(cell(nb, tag)).splitlines() == lines, tag
+
+
+def test_failures(tmp_path: Path) -> None:
+    nb = execute_notebook("failures.ipynb", tmp_path)
+    # Values 7, 32, 57, 82 raise in Validate; r042 kills its worker in Crash.
+    run = text(cell(nb, "run"))
+    assert "status: failed, ok: 95, failed: 5" in run
+    bar = widget_states(nb, "datamultiproc-progress-bar")
+    assert [(b["value"], b["max"], b["bar_style"]) for b in bar] == [(100, 100, "danger")]
+    counts = text(cell(nb, "failures"))
+    assert "ValueError: 4" in counts
+    assert "WorkerLostError: 1" in counts
+    assert "implausible reading 7" in counts
+    assert "Traceback" in text(cell(nb, "traceback"))
+    assert "implausible reading" in text(cell(nb, "traceback"))
+    assert "SIGKILL" in text(cell(nb, "worker-died"))

@@ -1,0 +1,121 @@
+"""Samples, processors and worker functions for storage tests; importable by spawned workers."""
+
+from __future__ import annotations
+
+import collections
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datamultiproc import BaseSample, Cache, Processor, Save
+
+#: How often each stage's process() ran in this process, by stage name.
+CALLS: collections.Counter[str] = collections.Counter()
+
+
+class NumberSample(BaseSample):
+    data: int
+
+
+class ArraySample(BaseSample):
+    array: np.ndarray
+    label: str = ""
+
+
+class CountedAdd(Processor):
+    step_size: int = 1
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        CALLS["CountedAdd"] += 1
+        sample.data = sample.data + self.step_size
+        return sample
+
+
+class CountedDouble(Processor):
+    def process(self, sample: NumberSample) -> NumberSample:
+        CALLS["CountedDouble"] += 1
+        sample.data = sample.data * 2
+        return sample
+
+
+class ScaleArray(Processor):
+    factor: float = 2.0
+
+    def process(self, sample: ArraySample) -> ArraySample:
+        CALLS["ScaleArray"] += 1
+        sample.array = sample.array * self.factor
+        return sample
+
+
+class Passthrough(Processor):
+    def process(self, sample: BaseSample) -> BaseSample:
+        return sample
+
+
+class KillSample(BaseSample):
+    blob: bytes
+    slow: Any = None
+
+
+class SlowPickle:
+    """Pickling it announces itself with a marker file, then hangs (to be killed mid-write)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        Path(self.marker).write_text("pickling")
+        time.sleep(60)
+        return (SlowPickle, (self.marker,))
+
+
+def run_cache_worker(cache_dir: str, ids: list[str], rounds: int) -> list[int]:
+    """Run a Cache over ``ids`` ``rounds`` times, forcing rewrites; return the results."""
+    cache = Cache(processor=CountedAdd(step_size=5), cache_dir=cache_dir)
+    results = []
+    for _ in range(rounds):
+        for sample_id in ids:
+            Path(cache.entry_path(NumberSample(id=sample_id, data=0))).unlink(missing_ok=True)
+            results.append(cache(NumberSample(id=sample_id, data=len(sample_id))).data)
+    return results
+
+
+def run_save_and_read_worker(save_dir: str, ids: list[str], rounds: int) -> int:
+    """Save samples repeatedly while loading whatever exists; return how many loads were done."""
+    save = Save(save_to_dir=save_dir)
+    loads = 0
+    for index in range(rounds):
+        for sample_id in ids:
+            sample = ArraySample(id=sample_id, array=np.full(20_000, index), label=sample_id)
+            sample.processing_history.append(("Writer", ""))
+            save(sample)
+            path = save.entry_path(sample)
+            with open(path, "rb") as handle:
+                loaded = pickle.load(handle)
+            assert loaded.id == sample_id
+            assert (loaded.array == loaded.array[0]).all()
+            loads += 1
+    return loads
+
+
+def configuration_digest(payload: bytes) -> str:
+    """Unpickle (with cloudpickle) a (cache, upstream) pair and return its key digest."""
+    import cloudpickle
+
+    cache, upstream = cloudpickle.loads(payload)
+    return str(cache.configuration(upstream).digest)
+
+
+def write_killable_entry(cache_dir: str, marker: str) -> None:
+    """Entry point of a subprocess that is SIGKILLed while writing a cache entry."""
+    cache = Cache(processor=Passthrough(), cache_dir=cache_dir)
+    cache(KillSample(id="victim", blob=os.urandom(1 << 20), slow=SlowPickle(marker)))
+
+
+if __name__ == "__main__":
+    write_killable_entry(sys.argv[1], sys.argv[2])
