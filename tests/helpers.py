@@ -115,7 +115,8 @@ class SetupLog(Processor):
 
     def process(self, sample: NumberSample) -> NumberSample:
         if self._pid is None:
-            raise RuntimeError("setup() did not run")
+            msg = "setup() did not run"
+            raise RuntimeError(msg)
         return sample
 
 

@@ -9,7 +9,7 @@ yields one :class:`Outcome` per item, in any order. The contract:
 - return early, abandoning in-flight items, once ``job.stop`` is set;
 - when closed early (``GeneratorExit``) cancel in-flight work and free workers.
 
-Adding a backend: write a class with ``name``, ``workers`` and ``map`` (see
+Adding a backend: write a class with ``name``, ``workers``, ``in_process`` and ``map`` (see
 :class:`ExecutorBackend` for a short one; workers elsewhere can call
 :func:`datamultiproc.execution._worker.run_payload`), then add one line to
 :func:`resolve_backend`.
@@ -26,7 +26,6 @@ from itertools import islice
 from typing import Any, NamedTuple, Protocol
 
 from datamultiproc.core import BaseSample, FailureRecord, Processor, SampleRecord, StepRecord
-from datamultiproc.exceptions import MissingDependencyError
 from datamultiproc.execution._worker import RawOutcome, prepare_pipeline, run_payload, run_sample
 
 __all__ = [
@@ -81,10 +80,22 @@ class Outcome(NamedTuple):
 
 
 class Backend(Protocol):
-    """Runs items of a job; see the module docstring for the contract."""
+    """Runs items of a job; see the module docstring for the contract.
+
+    Attributes
+    ----------
+    name
+        Shown in events and results, e.g. ``"process"``.
+    workers
+        Number of workers.
+    in_process
+        ``True`` if samples run on the caller's own processor objects (then Cache
+        counters are already up to date); ``False`` if workers run copies.
+    """
 
     name: str
     workers: int
+    in_process: bool
 
     def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
         """Yield one outcome per item, pulling items lazily."""
@@ -104,7 +115,7 @@ def to_outcome(raw: RawOutcome, worker: str, sample: BaseSample | None = None) -
 
 
 def usable_cores() -> int:
-    """Number of cores this process may run on."""
+    """Return the number of cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -116,6 +127,7 @@ class SerialBackend:
 
     name = "sequential"
     workers = 1
+    in_process = True  # runs the caller's own processor objects
 
     def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
         """Run items in order in this process."""
@@ -141,6 +153,7 @@ class ExecutorBackend:
         self.workers = int(getattr(executor, "_max_workers", 0) or usable_cores())
         self.owned = owned
         self.local = isinstance(executor, cf.ThreadPoolExecutor)
+        self.in_process = self.local
 
     def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
         """Keep two chunks per worker submitted; yield outcomes as chunks complete."""
@@ -222,8 +235,9 @@ def resolve_backend(backend: Any, workers: int | None, start_method: str | None)
     if isinstance(backend, cf.Executor):
         return ExecutorBackend(backend)
     if backend == "dask" or type(backend).__module__.startswith("distributed"):
-        msg = "the Dask backend is not available yet; use backend='process' meanwhile"
-        raise MissingDependencyError(msg)
+        from datamultiproc.execution._dask import dask_backend
+
+        return dask_backend(backend, workers)
     if hasattr(backend, "map") and hasattr(backend, "name"):
         return backend
     msg = (

@@ -60,7 +60,7 @@ def sample_state(sample: BaseSample) -> SampleState:
 def restore_sample(state: SampleState) -> BaseSample:
     """Rebuild a sample from :func:`sample_state` parts, without validating it again."""
     cls, values, fields_set, extra, private = state
-    sample: BaseSample = cls.__new__(cls)
+    sample: BaseSample = object.__new__(cls)
     _set(sample, "__dict__", values)
     _set(sample, "__pydantic_fields_set__", fields_set)
     _set(sample, "__pydantic_extra__", extra)
@@ -101,7 +101,7 @@ def read_message(fd: int) -> Any:
 
 def _read_exact(fd: int, size: int, *, array: bool = False) -> Any:
     # numpy.empty skips the zero-fill bytearray() would do; arrays built on it stay writable.
-    target = np.empty(size, dtype=np.uint8) if array else bytearray(size)
+    target: Any = np.empty(size, dtype=np.uint8) if array else bytearray(size)
     view = memoryview(target)
     done = 0
     while done < size:
@@ -149,7 +149,8 @@ def encode_pipeline(pipeline: Processor) -> tuple[bytes, bytes]:
 
 def encode_samples(items: Iterable[tuple[int, BaseSample]]) -> bytes:
     """Pickle ``(index, sample)`` items for a worker."""
-    return cloudpickle.dumps([(index, sample_state(s)) for index, s in items], protocol=5)
+    blob: bytes = cloudpickle.dumps([(index, sample_state(s)) for index, s in items], protocol=5)
+    return blob
 
 
 def decode_outcomes(blob: bytes) -> list[Any]:

@@ -13,6 +13,7 @@ takes its slot. A sample over ``timeout`` is failed the same way.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import selectors
 import signal
@@ -48,7 +49,7 @@ _POLL_SECONDS = 0.05
 
 
 class _Pending(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]
     sample: BaseSample
     attempts: int
 
@@ -70,6 +71,7 @@ class MultiprocessBackend:
     """
 
     name = "process"
+    in_process = False
 
     def __init__(self, workers: int, start_method: str | None = None) -> None:
         methods = multiprocess.get_all_start_methods()
@@ -233,10 +235,9 @@ class _Scheduler:
             worker.pipelines.add(self.key)
             pieces = encode(("pipeline", self.key, self.blob)) + pieces
         worker.in_flight.append(chunk)
-        try:
+        # A dead worker's sentinel reports it, and the chunk is retried then.
+        with contextlib.suppress(OSError):
             worker.send(pieces)
-        except OSError:
-            pass  # the worker died; its sentinel reports it and the chunk is retried
         self._update_write_interest(worker)
 
     def _drop_unpicklable(self, chunk: _Chunk) -> _Chunk:
@@ -346,10 +347,8 @@ class _Scheduler:
 
     def _unregister(self, worker: WorkerProcess) -> None:
         for fd in (worker.result_fd, worker.process.sentinel, worker.task_fd):
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(fd)
-            except (KeyError, ValueError):
-                pass
         self.registered.pop(worker.slot, None)
 
     def _update_write_interest(self, worker: WorkerProcess) -> None:

@@ -133,7 +133,7 @@ def run(
         backend=session.backend.name,
         workers=session.backend.workers,
     )
-    _update_cache_stats(session.job.pipeline, result)
+    _update_cache_stats(session.backend, session.job.pipeline, result)
     return result
 
 
@@ -351,7 +351,7 @@ def _resolve_sink(progress: Any, stop: threading.Event) -> ProgressSink | None:
         raise ValueError(msg)
     from datamultiproc.notebook._progress import create_progress_sink
 
-    return create_progress_sink(mode, stop=stop)
+    return create_progress_sink(mode, stop=stop)  # type: ignore[arg-type]
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
@@ -372,5 +372,13 @@ def _check_positive(name: str, value: Any, kind: Any) -> None:
         raise ValueError(msg)
 
 
-def _update_cache_stats(pipeline: Processor, result: RunResult[Any]) -> None:
-    """Fold the run's cache hits into the parent's Cache objects, if they keep stats."""
+def _update_cache_stats(backend: Any, pipeline: Processor, result: RunResult[Any]) -> None:
+    """Count the workers' cache hits and misses on the parent's Cache objects.
+
+    Workers count on their own copies; in-process backends used the parent's objects.
+    """
+    if getattr(backend, "in_process", False):
+        return
+    caches = [step for step in pipeline.iter_processors() if hasattr(step, "update_stats")]
+    for cache in caches:
+        cache.update_stats(step for record in result.records for step in record.steps)

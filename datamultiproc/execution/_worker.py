@@ -8,6 +8,7 @@ plain :class:`StepRecord` tuples and ``failure`` is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -67,13 +68,13 @@ def prepare_pipeline(pipeline: Processor) -> RawFailure | None:
     try:
         pipeline.setup()
     except Exception as exc:
-        stage, error_type, message, text = raw_failure(exc)
+        _, error_type, message, text = raw_failure(exc)
         return ("setup", error_type, f"setup() failed: {message}", text)
     return None
 
 
 def lost_outcome(index: int, sample_id: str, message: str) -> RawOutcome:
-    """The outcome of a sample whose worker died or was stopped while holding it."""
+    """Return the outcome of a sample whose worker died or was stopped while holding it."""
     return (index, sample_id, None, (), (None, "WorkerLostError", message, message))
 
 
@@ -169,10 +170,8 @@ def worker_main(
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     for fd in inherited_fds:
         # Under fork, the parent's ends of other workers' pipes would keep them open.
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
     task_fd, result_fd = task_conn.fileno(), result_conn.fileno()
     state = _WorkerState()
     while True:

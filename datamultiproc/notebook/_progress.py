@@ -224,26 +224,26 @@ class WidgetProgress(_Display):
         super().__init__(min_interval=min_interval)
         self.stop = stop
         self.display = display
-        self.bar = widgets.IntProgress(value=0, min=0, max=1, bar_style="info")
+        # CSS classes set at creation, so that the comm_open message already carries them.
+        self.bar = widgets.IntProgress(
+            value=0, min=0, max=1, bar_style="info", _dom_classes=_css("progress-bar")
+        )
         self.bar.layout.width = "60%"
-        self.summary = widgets.HTML("starting…")
-        self.stages = widgets.HTML("")
-        self.button = widgets.Button(description="Stop", icon="stop", tooltip="Stop the run")
+        self.summary = widgets.HTML("starting…", _dom_classes=_css("progress-summary"))
+        self.stages = widgets.HTML("", _dom_classes=_css("progress-stages"))
+        self.button = widgets.Button(
+            description="Stop",
+            icon="stop",
+            tooltip="Stop the run",
+            _dom_classes=_css("progress-stop"),
+        )
         self.stop_while_busy = stop is not None and watch_clicks(self.button, stop)
         if stop is None:
             self.button.layout.display = "none"
         elif not self.stop_while_busy:
             self.button.tooltip = "Stop the run (if this kernel cannot see it, interrupt it)"
         top = widgets.HBox([self.bar, self.button])
-        self.widget = widgets.VBox([top, self.summary, self.stages])
-        for widget, name in [
-            (self.widget, "progress"),
-            (self.bar, "progress-bar"),
-            (self.summary, "progress-summary"),
-            (self.stages, "progress-stages"),
-            (self.button, "progress-stop"),
-        ]:
-            widget.add_class(f"datamultiproc-{name}")
+        self.widget = widgets.VBox([top, self.summary, self.stages], _dom_classes=_css("progress"))
 
     def _start(self) -> None:
         self.bar.max = max(self.state.total or 0, 1)
@@ -277,6 +277,10 @@ class WidgetProgress(_Display):
 
     def _ipython_display_(self) -> None:
         _show(self.widget)
+
+
+def _css(name: str) -> tuple[str]:
+    return (f"datamultiproc-{name}",)
 
 
 def _show(widget: Any) -> None:

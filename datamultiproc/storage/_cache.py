@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import time
 import warnings
@@ -14,6 +15,7 @@ from pydantic import PrivateAttr
 
 from datamultiproc.core import BaseSample, Compose, Processor, StepRecord, current_recorder
 from datamultiproc.exceptions import CacheCorruptedError, CacheWarning, StorageError
+from datamultiproc.storage._classes import remember
 from datamultiproc.storage._files import (
     ClassNotFoundError,
     read_pickle,
@@ -140,6 +142,7 @@ class Cache(Processor):
         state: _RuntimeState = self.__pydantic_private__["_state"]  # type: ignore[index]
         memo = self._memo(upstream, state)
         path = self._entry_path(memo, sample)
+        remember(type(sample))  # lets a spawned worker load entries of notebook classes
         cached, size, found = _load(path, sample)
         recorder = current_recorder()
         if cached is not None:
@@ -186,7 +189,7 @@ class Cache(Processor):
         name = entry_name(sample.id)
         if self.key == "content":
             name = f"{name}.{content_digest(sample)}"
-        return os.path.join(memo.folder, name + SUFFIX)
+        return f"{memo.folder}{os.sep}{name}{SUFFIX}"
 
     def _write_manifest(self, config: CacheConfig, state: _RuntimeState) -> None:
         written = state.manifests
@@ -252,30 +255,33 @@ def _nodes(steps: Iterable[Processor]) -> Iterator[Processor]:
             yield from _nodes((step.processor,))
 
 
-def _snapshot(node: Processor) -> tuple[Processor, type, tuple[int, ...]]:
-    # Field values by identity: assigning a new value to a parameter changes it.
-    return node, type(node), tuple(map(id, node.__dict__.values()))
+def _snapshot(node: Processor) -> tuple[Processor, type, tuple[Any, ...]]:
+    # Field values by identity: assigning a new value to a parameter changes it. The
+    # values are held, not their ids, so a freed value's id cannot be reused unnoticed.
+    return node, type(node), tuple(node.__dict__.values())
 
 
 @dataclass
 class _Memo:
     upstream: tuple[Processor, ...]
-    nodes: tuple[tuple[Processor, type, tuple[int, ...]], ...]
+    nodes: tuple[tuple[Processor, type, tuple[Any, ...]], ...]
     config: CacheConfig
     folder: str
     stage: str
     params: str
 
     def is_valid(self, upstream: tuple[Processor, ...]) -> bool:
-        if len(upstream) != len(self.upstream):
+        # Runs on every sample, so identity checks run in C (map + operator.is_).
+        if not _same_objects(upstream, self.upstream):
             return False
-        for current, known in zip(upstream, self.upstream, strict=True):
-            if current is not known:
-                return False
         for node, cls, values in self.nodes:
-            if type(node) is not cls or tuple(map(id, node.__dict__.values())) != values:
+            if type(node) is not cls or not _same_objects(tuple(node.__dict__.values()), values):
                 return False
-        return self.config.is_current()
+        return not self.config.dependencies or self.config.is_current()
+
+
+def _same_objects(current: tuple[Any, ...], known: tuple[Any, ...]) -> bool:
+    return len(current) == len(known) and all(map(operator.is_, current, known))
 
 
 @dataclass

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from datamultiproc.exceptions import CacheCorruptedError, StorageError
+from datamultiproc.storage._classes import NotebookClassPickler, load_with_notebook_classes
 
 __all__ = [
     "TEMP_PREFIX",
@@ -31,13 +32,15 @@ __all__ = [
 ]
 
 TEMP_PREFIX = ".tmp-"
+_PICKLING_ERRORS = (pickle.PicklingError, AttributeError, TypeError)
 
 
 def write_pickle_atomic(path: Path, obj: Any) -> int:
     """Pickle ``obj`` to ``path`` through a temporary file and a rename; return bytes written.
 
     Classes that plain pickle cannot reach by reference (defined in a notebook and
-    shipped to a worker by value) are written with cloudpickle instead.
+    shipped to a worker by value) are written by name (see ``_classes``); objects
+    that still cannot be pickled (lambdas in sample data) go through cloudpickle.
 
     Raises
     ------
@@ -67,7 +70,14 @@ def read_pickle(path: str | Path) -> tuple[Any, int]:
     """
     with open(path, "rb") as handle:
         try:
-            obj = pickle.load(handle)
+            try:
+                obj = pickle.load(handle)
+            except (AttributeError, ModuleNotFoundError) as exc:
+                if not _is_class_lookup_error(exc):
+                    raise
+                # A `__main__` class this process has by value only (a spawned worker).
+                handle.seek(0)
+                obj = load_with_notebook_classes(handle)
         except Exception as exc:
             msg = f"cannot load {str(path)!r}: {type(exc).__name__}: {exc}"
             if _is_class_lookup_error(exc):
@@ -114,11 +124,23 @@ def _write_atomic(path: Path, write: Any) -> int:
 
 
 def _dump(obj: Any, handle: IO[bytes]) -> None:
+    # Fastest first: plain pickle; then notebook classes by name; cloudpickle last
+    # (by value: lambdas and the like in sample data).
     try:
         pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
-    except (pickle.PicklingError, AttributeError, TypeError):
-        import cloudpickle
+        return
+    except _PICKLING_ERRORS:
+        _rewind(handle)
+    try:
+        NotebookClassPickler(handle, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+        return
+    except _PICKLING_ERRORS:
+        _rewind(handle)
+    import cloudpickle
 
-        handle.seek(0)
-        handle.truncate()
-        cloudpickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    cloudpickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _rewind(handle: IO[bytes]) -> None:
+    handle.seek(0)
+    handle.truncate()

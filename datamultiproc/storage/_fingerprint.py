@@ -56,6 +56,7 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
 _MAX_DEPTH = 40
 _CO_HAS_DOCSTRING = 0x4000000  # Python 3.14+
 _SKIPPED_CLASS_ATTRS = frozenset({"_abc_impl", "model_config", "model_fields"})
+_LIBRARY_BASES = frozenset(Processor.__mro__)
 
 
 def class_identity(cls: type) -> str:
@@ -81,6 +82,7 @@ class Fingerprinter:
         self.dependencies: list[Dependency] = []
         self.unstable: list[str] = []
         self._functions_seen: set[int] = set()
+        self._active: set[int] = set()  # containers and objects being added (cycle guard)
 
     def hexdigest(self) -> str:
         """Return the digest so far, as 64 hex characters."""
@@ -102,14 +104,13 @@ class Fingerprinter:
             self.value(getattr(processor, name), f"{path}.{name}")
 
     def processor_code(self, cls: type[Processor]) -> None:
-        """Add the code of ``cls`` and its bases up to :class:`Processor`."""
+        """Add the code of ``cls`` and its bases, except :class:`Processor` and its own bases."""
         if cls.cache_version is not None:
             self.token("cache_version", str(cls.cache_version))
             return
         for base in cls.__mro__:
-            if base is Processor or not issubclass(base, Processor):
-                break
-            self._class_namespace(base)
+            if base not in _LIBRARY_BASES:  # mixins count, pydantic and object do not
+                self._class_namespace(base)
 
     def value(self, value: Any, path: str, depth: int = 0) -> None:
         """Add a parameter or sample value; unstable ones are noted in :attr:`unstable`."""
@@ -124,10 +125,17 @@ class Fingerprinter:
         elif isinstance(value, np.generic):
             self.token("np.generic", f"{value.dtype.str}")
             self.token("data", value.tobytes())
-        elif isinstance(value, (list, tuple, dict, set, frozenset)):
-            self._container(value, path, depth)
+        elif id(value) in self._active:
+            self.token("cycle", type(value).__qualname__)
         else:
-            self._object(value, path, depth)
+            self._active.add(id(value))
+            try:
+                if isinstance(value, (list, tuple, dict, set, frozenset)):
+                    self._container(value, path, depth)
+                else:
+                    self._object(value, path, depth)
+            finally:
+                self._active.discard(id(value))
 
     def function(self, function: types.FunctionType) -> None:
         """Add a function: code, defaults, closure and same-module globals it uses."""
@@ -195,7 +203,7 @@ class Fingerprinter:
                 self.value(factory, f"{cls.__qualname__}.{name}")
 
     def _array(self, array: np.ndarray, path: str, depth: int) -> None:
-        self.token("ndarray", f"{array.dtype.str}{array.shape}")
+        self.token("ndarray", f"{array.dtype.str}|{array.dtype!r}{array.shape}")
         if array.dtype.hasobject:
             self.value(array.tolist(), path, depth + 1)
             return

@@ -48,7 +48,9 @@ def require_runner() -> None:
     try:
         datamultiproc.run(datamultiproc.Compose(), [], backend="sequential", progress=False)
     except NotImplementedError:
-        pytest.skip("datamultiproc.run raises NotImplementedError: the runner (issue 4) has not landed")
+        pytest.skip(
+            "datamultiproc.run raises NotImplementedError: the runner (issue 4) has not landed"
+        )
     except Exception:
         return  # any other outcome means a real runner is there
 

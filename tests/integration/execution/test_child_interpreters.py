@@ -77,7 +77,8 @@ def test_notebook_classes_reach_workers(start_method: str, via: str) -> None:
         completed = _python(["-", start_method], stdin=NOTEBOOK_SCRIPT)
     assert completed.returncode == 0, completed.stderr
     out = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert out["status"] == "complete" and out["same_class"]
+    assert out["status"] == "complete"
+    assert out["same_class"]
     assert out["data"] == [(i * 2 + 10) * 3 + 10 for i in range(40)]
     assert out["array"] == [46, 46, 46]
 
@@ -126,7 +127,8 @@ def test_sigint_to_the_process_group_stops_quickly_and_leaves_no_worker(
         text=True,
         start_new_session=True,  # its own process group, like a Jupyter kernel
     ) as driver:
-        assert driver.stdout is not None and driver.stderr is not None
+        assert driver.stdout is not None
+        assert driver.stderr is not None
         try:
             assert driver.stdout.readline().strip() == "ready"
             deadline = time.monotonic() + 30
@@ -148,7 +150,8 @@ def test_sigint_to_the_process_group_stops_quickly_and_leaves_no_worker(
     assert not [c for c in out["children"] if "resource_tracker" not in c and "forkserver" not in c]
     _, alive = psutil.wait_procs(descendants, timeout=10)
     assert alive == []
-    assert out["status"] == "complete" and out["n"] == 400
+    assert out["status"] == "complete"
+    assert out["n"] == 400
     assert out["hits"] >= 10  # entries written before the interrupt were valid and reused
 
 
@@ -184,5 +187,6 @@ def test_a_million_sample_generator_runs_in_flat_memory() -> None:
     assert completed.returncode == 0, completed.stderr
     out = json.loads(completed.stdout.strip().splitlines()[-1])
     print(out)  # shown with -s: the measured peak
-    assert out["seen"] == 1_000_000 and out["ok"]
+    assert out["seen"] == 1_000_000
+    assert out["ok"]
     assert out["after_mib"] - out["before_mib"] < 64

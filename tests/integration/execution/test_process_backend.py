@@ -35,7 +35,9 @@ def test_results_in_order_with_worker_records(start_method: str) -> None:
         number_samples(300), workers=2, start_method=start_method, progress=False
     )
     assert [s.data for s in result] == [i + 3 for i in range(300)]
-    assert result.status == "complete" and result.backend == "process" and result.workers == 2
+    assert result.status == "complete"
+    assert result.backend == "process"
+    assert result.workers == 2
     workers = {record.worker for record in result.records}
     assert all(name.startswith("process-") for name in workers)
     assert result.samples[7].processing_history == [
@@ -66,7 +68,8 @@ def test_dead_worker_fails_one_sample_and_the_rest_complete(how: str) -> None:
     assert time.perf_counter() - started < 10
     assert [s.id for s in result] == [f"s{i}" for i in range(60) if i != 13]  # chunk-mates retried
     (failure,) = result.failures
-    assert failure.sample_id == "s13" and failure.error_type == "WorkerLostError"
+    assert failure.sample_id == "s13"
+    assert failure.error_type == "WorkerLostError"
     expected = {"sigkill": "signal SIGKILL", "exit": "exit code 3", "segfault": "signal SIGSEGV"}[
         how
     ]
@@ -103,7 +106,8 @@ def test_unpicklable_sample_fails_alone_naming_field_and_type() -> None:
         result = Holder().run(samples, workers=2, progress=False)
     assert result.n_ok == 9
     (failure,) = result.failures
-    assert failure.error_type == "NotPicklableError" and failure.sample_id == "locked"
+    assert failure.error_type == "NotPicklableError"
+    assert failure.sample_id == "locked"
     assert "field 'payload' holds a _thread.lock" in failure.message
     with pytest.raises(NotPicklableError, match="'locked'"):
         Holder().run(samples, workers=2, progress=False, on_error="raise")
@@ -128,6 +132,8 @@ def test_rerun_hits_the_cache(tmp_path: Path) -> None:
     assert [s.data for s in second] == [s.data for s in first] == [i + 11 for i in range(40)]
     assert all(r.steps[0].cache_hit is False for r in first.records)
     assert all(r.steps[0].cache_hit is True for r in second.records)
+    stats = pipeline.steps[0].stats  # counted in the workers, folded into the parent's Cache
+    assert (stats.hits, stats.misses) == (40, 40)
 
 
 def test_imap_stops_reading_input_while_the_consumer_pauses() -> None:

@@ -10,20 +10,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cloudpickle
 import pytest
 
 from datamultiproc import Cache, Compose
 from tests.unit.storage._types import (
+    SOURCE,
     CountedAdd,
     KillSample,
     Passthrough,
     configuration_digest,
+    define,
+    run_cache_on,
     run_cache_worker,
     run_save_and_read_worker,
 )
-from tests.unit.storage.test_keys import SOURCE, define
 
 pytestmark = pytest.mark.slow
 
@@ -91,3 +94,26 @@ def test_key_is_identical_in_workers(method: str) -> None:
     payloads = [cloudpickle.dumps(pair) for pair in pairs]
     with multiprocessing.get_context(method).Pool(1) as pool:
         assert pool.map(configuration_digest, payloads) == expected
+
+
+def test_notebook_class_entries_cross_between_notebook_and_spawned_worker(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    source = "from datamultiproc import BaseSample\nclass CellNumber(BaseSample):\n    data: int\n"
+    exec(source, namespace)
+    cell_number: Any = namespace["CellNumber"]
+    monkeypatch.setattr(sys.modules["__main__"], "CellNumber", cell_number, raising=False)
+    cache = Cache(processor=Passthrough(), cache_dir=cache_dir)
+    cache(cell_number(id="from-notebook", data=1))  # written by reference, as in a notebook
+    payload = cloudpickle.dumps(
+        (cache, [cell_number(id="from-notebook", data=-1), cell_number(id="from-worker", data=2)])
+    )
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        data, stats = cloudpickle.loads(pool.apply(run_cache_on, (payload,)))
+    assert data == [1, 2]
+    assert (stats.hits, stats.misses) == (1, 1)
+    loaded = cache(cell_number(id="from-worker", data=-1))  # written by the worker
+    assert type(loaded) is cell_number
+    assert loaded.data == 2
+    assert cache.stats.hits == 1

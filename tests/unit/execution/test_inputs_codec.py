@@ -50,7 +50,8 @@ def test_lazy_reader_reads_in_small_batches() -> None:
 def test_sample_state_round_trip_keeps_fields_and_history() -> None:
     sample = AddStep()(NumberSample(id="a", data=1, optional_data="x"))
     copy = restore_sample(pickle.loads(pickle.dumps(sample_state(sample))))
-    assert copy == sample and type(copy) is NumberSample
+    assert copy == sample
+    assert type(copy) is NumberSample
     assert copy.processing_history == [("AddStep", "step_size=1")]
     copy.data = 5  # still validated on assignment
     with pytest.raises(ValueError, match="valid integer"):
@@ -59,8 +60,9 @@ def test_sample_state_round_trip_keeps_fields_and_history() -> None:
 
 def test_arrays_travel_out_of_band_and_stay_writable() -> None:
     sample = ArraySample(id="a", array=np.arange(1000, dtype=np.float64))
-    header, data, *buffers = encode(sample_state(sample))
-    assert len(buffers) == 1 and len(data) < 1000
+    __header, data, *buffers = encode(sample_state(sample))
+    assert len(buffers) == 1
+    assert len(data) < 1000
     copy = restore_sample(
         decode(data, [np.frombuffer(bytearray(b), dtype=np.uint8) for b in buffers])
     )
@@ -74,7 +76,9 @@ def test_unpicklable_sample_is_described_by_field() -> None:
     sample = AnySample(id="locked", payload=threading.Lock())
     error = describe_unpicklable(sample, TypeError("x"))
     assert isinstance(error, NotPicklableError)
-    assert "'locked'" in str(error) and "'payload'" in str(error) and "lock" in str(error)
+    assert "'locked'" in str(error)
+    assert "'payload'" in str(error)
+    assert "lock" in str(error)
 
 
 def test_unpicklable_processor_raises_naming_the_field() -> None:
@@ -82,5 +86,5 @@ def test_unpicklable_processor_raises_naming_the_field() -> None:
 
     from tests.helpers import Holder
 
-    with pytest.raises(NotPicklableError, match="Holder.*'thing' holds a lock"):
+    with pytest.raises(NotPicklableError, match=r"Holder.*'thing' holds a lock"):
         encode_pipeline(Holder(thing=threading.Lock()))

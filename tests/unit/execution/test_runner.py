@@ -38,13 +38,17 @@ def test_run_returns_samples_in_input_order_with_records(backend: str) -> None:
     result = pipeline.run(number_samples(30), backend=backend, workers=3, progress=False)
     assert [s.data for s in result] == [(i + 1) * 2 for i in range(30)]
     assert result.status == "complete"
-    assert result.n_ok == 30 and result.n_failed == 0 and len(result) == 30
+    assert result.n_ok == 30
+    assert result.n_failed == 0
+    assert len(result) == 30
     assert [r.index for r in result.records] == list(range(30))
     record = result.records[4]
-    assert record.sample_id == "s4" and record.status == "ok"
+    assert record.sample_id == "s4"
+    assert record.status == "ok"
     assert [step.stage for step in record.steps] == ["AddStep", "DoubleStep"]
     assert all(step.seconds >= 0 and step.cache_hit is None for step in record.steps)
-    assert result.backend == backend and result.wall_seconds > 0
+    assert result.backend == backend
+    assert result.wall_seconds > 0
 
 
 def test_single_processor_and_function_run_like_a_pipeline() -> None:
@@ -69,7 +73,8 @@ def test_collect_records_failures_and_warns_once(backend: str) -> None:
     failure = result.failures[0]
     assert (failure.index, failure.sample_id, failure.stage) == (2, "s2", "FailOn")
     assert (failure.error_type, failure.message) == ("ValueError", "bad sample s2")
-    assert "Traceback" in failure.traceback and "bad sample s2" in failure.traceback
+    assert "Traceback" in failure.traceback
+    assert "bad sample s2" in failure.traceback
     assert result.records[2].status == "failed"
     assert result.records[2].steps[-1].status == "failed"
 
@@ -88,7 +93,8 @@ def test_raise_stops_at_first_failure_with_the_traceback(backend: str) -> None:
         FailOn(ids=["s1"]).run(
             number_samples(50), backend=backend, progress=False, on_error="raise"
         )
-    assert info.value.sample_id == "s1" and info.value.processor == "FailOn"
+    assert info.value.sample_id == "s1"
+    assert info.value.processor == "FailOn"
     assert isinstance(info.value.__cause__, RemoteTraceback)
     assert "bad sample s1" in str(info.value.__cause__)
 
@@ -116,8 +122,10 @@ def test_generator_input_turns_bad_items_into_failures_without_running_them() ->
     assert [s.id for s in result] == ["s0", "s1", "s2", "s9"]
     assert result.samples[1].data == 2  # the first s1, not the repeat
     duplicate, not_sample = result.failures
-    assert duplicate.index == 3 and "duplicate sample id 's1'" in duplicate.message
-    assert not_sample.index == 4 and not_sample.error_type == "TypeError"
+    assert duplicate.index == 3
+    assert "duplicate sample id 's1'" in duplicate.message
+    assert not_sample.index == 4
+    assert not_sample.error_type == "TypeError"
     with pytest.raises(ValueError, match="duplicate sample id 's1'"):
         run(AddStep(), samples(), backend="sequential", progress=False, on_error="raise")
 
@@ -128,8 +136,10 @@ def test_events_arrive_in_order_with_counts() -> None:
         run(FailOn(ids=["s0"]), number_samples(4), backend="sequential", progress=sink)
     started, *finished, ended = sink.events
     assert started == RunStarted(total=4, stages=("FailOn",), backend="sequential", workers=1)
-    assert all(isinstance(e, SampleFinished) for e in finished) and len(finished) == 4
-    assert finished[0].failure is not None and finished[1].failure is None
+    assert all(isinstance(e, SampleFinished) for e in finished)
+    assert len(finished) == 4
+    assert finished[0].failure is not None
+    assert finished[1].failure is None
     assert isinstance(ended, RunFinished)
     assert (ended.status, ended.done, ended.failed) == ("failed", 3, 1)
 
@@ -151,7 +161,8 @@ def test_progress_modes_call_the_notebook_factory(monkeypatch: pytest.MonkeyPatc
         ("text", "text"),
     ]:
         run(AddStep(), number_samples(2), backend="sequential", progress=progress)
-        assert seen[-1][0] == mode and isinstance(seen[-1][1], threading.Event)
+        assert seen[-1][0] == mode
+        assert isinstance(seen[-1][1], threading.Event)
     run(AddStep(), number_samples(2), backend="sequential", progress=False)
     assert len(seen) == 4
     with pytest.raises(ValueError, match="progress must be"):
@@ -232,7 +243,8 @@ def test_setup_runs_once_per_pipeline_in_process(tmp_path: Any) -> None:
 def test_executor_backend_accepts_a_thread_pool() -> None:
     with cf.ThreadPoolExecutor(2) as executor:
         result = run(AddStep(), number_samples(10), backend=executor, progress=False)
-    assert result.backend == "executor" and [s.data for s in result] == list(range(1, 11))
+    assert result.backend == "executor"
+    assert [s.data for s in result] == list(range(1, 11))
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import collections
 import os
 import pickle
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,41 @@ class SlowPickle:
         return (SlowPickle, (self.marker,))
 
 
+SOURCE = '''
+from datamultiproc import Processor
+
+OFFSET = 0
+
+
+def helper(value):
+    return value + OFFSET
+
+
+class Shift:
+    def apply(self, value):
+        return value + 0
+
+
+class Scale(Processor):
+    """Multiply the data."""
+
+    factor: int = 2
+
+    def process(self, sample):
+        # scale it
+        sample.data = helper(sample.data * self.factor)
+        sample.data = Shift().apply(sample.data)
+        return sample
+'''
+
+
+def define(source: str, name: str = "Scale") -> type[Processor]:
+    """Define a class the way a notebook cell or `python -` does: in a fresh __main__."""
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(textwrap.dedent(source), "<cell>", "exec"), namespace)
+    return namespace[name]  # type: ignore[no-any-return]
+
+
 def run_cache_worker(cache_dir: str, ids: list[str], rounds: int) -> list[int]:
     """Run a Cache over ``ids`` ``rounds`` times, forcing rewrites; return the results."""
     cache = Cache(processor=CountedAdd(step_size=5), cache_dir=cache_dir)
@@ -109,6 +145,15 @@ def configuration_digest(payload: bytes) -> str:
 
     cache, upstream = cloudpickle.loads(payload)
     return str(cache.configuration(upstream).digest)
+
+
+def run_cache_on(payload: bytes) -> bytes:
+    """Run a cloudpickled (cache, samples) pair here; return cloudpickled (data, stats)."""
+    import cloudpickle
+
+    cache, samples = cloudpickle.loads(payload)
+    data = [cache(sample).data for sample in samples]
+    return bytes(cloudpickle.dumps((data, cache.stats)))
 
 
 def write_killable_entry(cache_dir: str, marker: str) -> None:

@@ -13,18 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datamultiproc import Cache, Compose, StepRecord
+from datamultiproc import BaseSample, Cache, Compose, StepRecord
 from datamultiproc.core import recording
 from datamultiproc.exceptions import CacheWarning
 from datamultiproc.storage import CacheStats
 from tests.unit.storage._types import (
     CALLS,
+    SOURCE,
     ArraySample,
     CountedAdd,
     CountedDouble,
     NumberSample,
     Passthrough,
     ScaleArray,
+    define,
 )
 
 
@@ -235,3 +237,59 @@ def test_entry_of_a_class_missing_here_is_computed_and_left_alone(
     assert path.read_bytes() == written
     assert cache.stats.recomputed == 0
     assert cache.stats.misses == 3
+
+
+def test_notebook_class_edit_misses_and_comment_edit_hits(cache_dir: Path) -> None:
+    def run(source: str) -> tuple[int, int]:
+        cache = Cache(processor=define(source)(), cache_dir=cache_dir)
+        result = cache(NumberSample(id="n", data=3))
+        return result.data, cache.stats.hits
+
+    assert run(SOURCE) == (6, 0)
+    assert run(SOURCE.replace("# scale it", "# scale it, twice as fast")) == (6, 1)
+    assert run(SOURCE.replace("* self.factor)", "* self.factor + 1)")) == (7, 0)
+    assert run(SOURCE) == (6, 1)
+
+
+def define_sample(name: str) -> type[BaseSample]:
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(
+        f"from datamultiproc import BaseSample\nclass {name}(BaseSample):\n    data: int\n",
+        namespace,
+    )
+    return namespace[name]  # type: ignore[return-value]
+
+
+def test_notebook_class_missing_from_main_is_written_by_name(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in a spawned worker: the class came by value and is not in __main__.
+    cell_sample = define_sample("ByNameSample")
+    cache = Cache(processor=Passthrough(), cache_dir=cache_dir)
+    cache(cell_sample(id="c", data=1))
+    path = cache.entry_path(cell_sample(id="c", data=1))
+    assert b"resolve_class" in path.read_bytes()
+    hit = cache(cell_sample(id="c", data=2))
+    assert type(hit) is cell_sample
+    assert (hit.data, cache.stats.hits) == (1, 1)
+    # As in the notebook, even after a restart: the class in __main__ is used.
+    current = define_sample("ByNameSample")
+    monkeypatch.setattr(sys.modules["__main__"], "ByNameSample", current, raising=False)
+    with path.open("rb") as handle:
+        assert type(pickle.load(handle)) is current
+
+
+def test_entry_by_reference_loads_where_main_lacks_the_class(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cell_sample = define_sample("ByReferenceSample")
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "ByReferenceSample", cell_sample, raising=False)
+    cache = Cache(processor=Passthrough(), cache_dir=cache_dir)
+    cache(cell_sample(id="c", data=1))
+    assert b"resolve_class" not in cache.entry_path(cell_sample(id="c", data=1)).read_bytes()
+    monkeypatch.delattr(main, "ByReferenceSample")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hit = cache(cell_sample(id="c", data=2))
+    assert (type(hit), hit.data, cache.stats.hits) == (cell_sample, 1, 1)

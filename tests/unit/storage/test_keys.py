@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import textwrap
 import threading
 import warnings
 from pathlib import Path
@@ -20,45 +19,13 @@ from datamultiproc.exceptions import CacheWarning
 from datamultiproc.storage import content_digest
 from tests.unit.storage._types import (
     CALLS,
+    SOURCE,
     ArraySample,
     CountedAdd,
     CountedDouble,
     NumberSample,
+    define,
 )
-
-SOURCE = '''
-from datamultiproc import Processor
-
-OFFSET = 0
-
-
-def helper(value):
-    return value + OFFSET
-
-
-class Shift:
-    def apply(self, value):
-        return value + 0
-
-
-class Scale(Processor):
-    """Multiply the data."""
-
-    factor: int = 2
-
-    def process(self, sample):
-        # scale it
-        sample.data = helper(sample.data * self.factor)
-        sample.data = Shift().apply(sample.data)
-        return sample
-'''
-
-
-def define(source: str, name: str = "Scale") -> type[Processor]:
-    """Define a class the way a notebook cell or `python -` does: in a fresh __main__."""
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    exec(compile(textwrap.dedent(source), "<cell>", "exec"), namespace)
-    return namespace[name]  # type: ignore[no-any-return]
 
 
 def digest(processor: Processor, upstream: tuple[Processor, ...] = ()) -> str:
@@ -250,3 +217,39 @@ def test_redefining_a_helper_in_the_notebook_namespace_invalidates() -> None:
     assert cache.configuration().digest != before
     exec("def helper(value):\n    return value + OFFSET\n", namespace)
     assert cache.configuration().digest == before
+
+
+def test_reassigned_array_parameter_is_seen_even_at_a_reused_address() -> None:
+    processor = HoldsObject(config=Config(0.5), weights=np.zeros(3))
+    cache = Cache(processor=processor, cache_dir="unused")
+    seen = {cache.configuration().digest}
+    for value in range(1, 20):
+        processor.weights = np.full(3, float(value))  # the old array is freed each time
+        seen.add(cache.configuration().digest)
+    assert len(seen) == 20
+
+
+class Node:
+    def __init__(self) -> None:
+        self.links: list[Node] = []
+
+
+def test_cyclic_parameter_objects_terminate() -> None:
+    first, second = Node(), Node()
+    first.links = [second, first]
+    second.links = [first, second]
+    assert digest(HoldsObject(config=first, weights=np.zeros(1))) == digest(
+        HoldsObject(config=first, weights=np.zeros(1))
+    )
+
+
+def test_mixin_code_is_part_of_the_fingerprint() -> None:
+    namespace: dict[str, Any] = {"__name__": "__main__", "Processor": Processor}
+    template = (
+        "class Mixin:\n    def offset(self):\n        return {}\n"
+        "class Mixed(Mixin, Processor):\n    def process(self, sample):\n        return sample\n"
+    )
+    exec(template.format(1), namespace)
+    first = digest(namespace["Mixed"]())
+    exec(template.format(2), namespace)
+    assert digest(namespace["Mixed"]()) != first

@@ -1,0 +1,236 @@
+"""The parallel runner against the usual ways of running a pipeline in parallel.
+
+Run from the repository root::
+
+    python benchmarks/bench_runner.py            # full workloads, 3 repeats
+    python benchmarks/bench_runner.py --quick    # a tenth of the samples, 1 repeat
+
+Workloads (issue 4): W1 50,000 tiny samples through a trivial step (per-sample
+overhead); W2 2,000 samples of 2 ms CPU each (parallel efficiency); W3 200 samples
+carrying a 4 MiB array each (transfer cost). Every contender gets fresh samples and
+must hand the processed samples back to the caller. "cold" includes starting the
+workers; "warm" reuses workers started by an earlier run in the same interpreter.
+Prints a Markdown table of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import multiprocessing
+import queue
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import multiprocess
+import numpy as np
+
+import datamultiproc
+from datamultiproc import BaseSample, Processor
+from datamultiproc.execution._backends import usable_cores
+from datamultiproc.execution._pool import shutdown_pools
+
+
+class TinySample(BaseSample):
+    data: int
+
+
+class ArraySample(BaseSample):
+    array: np.ndarray
+    total: float | None = None
+
+
+class AddOne(Processor):
+    def process(self, sample: TinySample) -> TinySample:
+        sample.data = sample.data + 1
+        return sample
+
+
+class Burn(Processor):
+    seconds: float = 0.002
+
+    def process(self, sample: TinySample) -> TinySample:
+        end = time.thread_time() + self.seconds  # CPU time, not wall time
+        while time.thread_time() < end:
+            pass
+        sample.data = sample.data + 1
+        return sample
+
+
+class SumArray(Processor):
+    def process(self, sample: ArraySample) -> ArraySample:
+        sample.total = float(sample.array.sum())
+        return sample
+
+
+WORKLOADS: dict[str, tuple[Callable[[int], list[Any]], Processor, int, int]] = {
+    # name: (make samples, pipeline, count, a good chunksize for the pools)
+    "W1": (lambda n: [TinySample(id=f"t{i}", data=i) for i in range(n)], AddOne(), 50_000, 1000),
+    "W2": (lambda n: [TinySample(id=f"b{i}", data=i) for i in range(n)], Burn(), 2_000, 25),
+    "W3": (
+        lambda n: [ArraySample(id=f"a{i}", array=np.full(1 << 19, float(i))) for i in range(n)],
+        SumArray(),
+        200,
+        1,
+    ),
+}
+
+
+def plain_loop(pipeline: Processor, samples: list[Any], workers: int, chunk: int) -> list[Any]:
+    return [pipeline(sample) for sample in samples]
+
+
+def _seed_worker(pipeline: Processor, tasks: Any, results: Any) -> None:
+    # The design document's loop; it returns results through a second queue.
+    while not tasks.empty():
+        sample = tasks.get()
+        results.put(pipeline(sample))
+
+
+def seed_queue(pipeline: Processor, samples: list[Any], workers: int, chunk: int) -> list[Any]:
+    tasks: Any = multiprocessing.Queue()
+    results: Any = multiprocessing.Queue()
+    for sample in samples:
+        tasks.put(sample)
+    processes = [
+        multiprocessing.Process(target=_seed_worker, args=(pipeline, tasks, results))
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    out = []
+    while len(out) < len(samples):
+        try:
+            out.append(results.get(timeout=0.2))
+        except queue.Empty:
+            if not any(process.is_alive() for process in processes):
+                break  # samples lost to the empty() race
+    for process in processes:
+        process.join()
+    return out
+
+
+_POOLS: dict[str, Any] = {}
+
+
+def _pool(kind: str, workers: int, warm: bool) -> Any:
+    if warm and kind in _POOLS:
+        return _POOLS[kind]
+    pool = multiprocess.Pool(workers) if kind == "pool" else cf.ProcessPoolExecutor(workers)
+    if warm:
+        _POOLS[kind] = pool
+    return pool
+
+
+def _close(pool: Any, warm: bool) -> None:
+    if warm:
+        return
+    if isinstance(pool, cf.Executor):
+        pool.shutdown()
+    else:
+        pool.close()
+        pool.join()
+
+
+def pool_imap(warm: bool) -> Callable[..., list[Any]]:
+    def run(pipeline: Processor, samples: list[Any], workers: int, chunk: int) -> list[Any]:
+        pool = _pool("pool", workers, warm)
+        out = list(pool.imap(pipeline, samples, chunksize=chunk))
+        _close(pool, warm)
+        return out
+
+    return run
+
+
+def process_pool_executor(warm: bool) -> Callable[..., list[Any]]:
+    def run(pipeline: Processor, samples: list[Any], workers: int, chunk: int) -> list[Any]:
+        pool = _pool("executor", workers, warm)
+        out = list(pool.map(pipeline, samples, chunksize=chunk))
+        _close(pool, warm)
+        return out
+
+    return run
+
+
+def datamultiproc_run(warm: bool) -> Callable[..., list[Any]]:
+    def run(pipeline: Processor, samples: list[Any], workers: int, chunk: int) -> list[Any]:
+        if not warm:
+            shutdown_pools()
+        result = datamultiproc.run(pipeline, samples, workers=workers, progress=False)
+        return result.samples
+
+    return run
+
+
+CONTENDERS: list[tuple[str, Callable[..., list[Any]]]] = [
+    ("plain loop", plain_loop),
+    ("seed Process + Queue (cold)", seed_queue),
+    ("multiprocess.Pool.imap (cold)", pool_imap(False)),
+    ("multiprocess.Pool.imap (warm)", pool_imap(True)),
+    ("ProcessPoolExecutor.map (cold)", process_pool_executor(False)),
+    ("ProcessPoolExecutor.map (warm)", process_pool_executor(True)),
+    ("datamultiproc.run (cold)", datamultiproc_run(False)),
+    ("datamultiproc.run (warm)", datamultiproc_run(True)),
+]
+
+
+def measure(
+    name: str, contender: Callable[..., list[Any]], workload: str, scale: float, repeats: int
+) -> tuple[float, int, int]:
+    make, pipeline, count, chunk = WORKLOADS[workload]
+    count = max(1, int(count * scale))
+    workers = usable_cores()
+    if "(warm)" in name:  # start the workers outside the timing
+        contender(pipeline, make(min(count, 2 * workers)), workers, 1)
+    times, returned = [], count
+    for _ in range(repeats):
+        samples = make(count)
+        started = time.perf_counter()
+        out = contender(pipeline, samples, workers, max(1, int(chunk * min(1.0, scale * 4))))
+        times.append(time.perf_counter() - started)
+        returned = min(returned, len(out))
+        del samples, out
+    return statistics.median(times), count, returned
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the samples, 1 repeat")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--workloads", default="W1,W2,W3")
+    args = parser.parse_args(argv)
+    scale = 0.1 if args.quick else 1.0
+    repeats = args.repeats or (1 if args.quick else 3)
+    workers = usable_cores()
+    print(
+        f"{workers} workers, start method {multiprocess.get_start_method()}, "
+        f"Python {'.'.join(map(str, sys.version_info[:3]))}, medians of {repeats}\n"
+    )
+    print("| workload | contender | seconds | per sample | throughput | returned |")
+    print("|---|---|---:|---:|---:|---:|")
+    for workload in args.workloads.split(","):
+        baseline = None
+        for name, contender in CONTENDERS:
+            seconds, count, returned = measure(name, contender, workload, scale, repeats)
+            baseline = baseline or seconds
+            if workload == "W3":
+                throughput = f"{count * 4 / seconds:.0f} MiB/s"
+            elif workload == "W2":
+                speedup = baseline / seconds
+                throughput = f"{speedup:.2f}x ({speedup / workers:.0%} of ideal)"
+            else:
+                throughput = f"{count / seconds:,.0f} /s"
+            print(
+                f"| {workload} | {name} | {seconds:.2f} | {seconds / count * 1e6:,.0f} µs "
+                f"| {throughput} | {returned}/{count} |",
+                flush=True,
+            )
+    for pool in _POOLS.values():
+        _close(pool, False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,410 @@
+"""The Dask backend: run chunks of samples as tasks on a ``distributed`` cluster.
+
+``distributed`` is imported only when this backend is asked for, and is an extra:
+``pip install "datamultiproc[dask]"``.
+
+How a run goes:
+
+- The pipeline is pickled once (cloudpickle, so classes from a notebook's ``__main__``
+  travel by value) and registered as a worker plugin. The scheduler hands the plugin
+  to every worker, including workers that join or restart later; tasks carry only the
+  plugin's name and their samples.
+- On its first chunk a worker process checks that the Cache and Save directories are
+  writable and calls ``pipeline.setup()``, once per process (worker-side code is
+  :func:`~datamultiproc.execution._worker.run_payload`, shared with executor backends).
+- The parent keeps at most two chunks per worker thread in flight, adding a chunk as
+  one finishes (``distributed.as_completed``), so a long generator is read lazily.
+  Chunks grow from one sample until one takes about :data:`_TARGET_SECONDS`.
+- A worker that dies is Dask's business: the scheduler reruns its tasks elsewhere, up
+  to ``distributed.scheduler.allowed-failures`` times, then fails the task with
+  ``KilledWorker``. The samples of such a chunk are then rerun one at a time with
+  nothing else of the run in flight, so the sample that kills its worker ends as a
+  failure record and its chunk-mates complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
+
+import cloudpickle
+
+from datamultiproc.core import Compose, Processor
+from datamultiproc.exceptions import ExecutionError, MissingDependencyError, StorageError
+from datamultiproc.execution._backends import Item, Job, Outcome, to_outcome, usable_cores
+from datamultiproc.execution._codec import (
+    decode_outcomes,
+    describe_unpicklable,
+    encode_pipeline,
+    encode_samples,
+)
+from datamultiproc.execution._worker import RawFailure, run_payload
+from datamultiproc.storage import Cache, Save
+
+if TYPE_CHECKING:
+    from distributed.diagnostics.plugin import WorkerPlugin
+else:
+    try:
+        from distributed.diagnostics.plugin import WorkerPlugin
+    except ImportError:  # DaskBackend() raises MissingDependencyError instead
+        WorkerPlugin = object
+
+__all__ = ["DaskBackend", "dask_backend"]
+
+_DEPTH = 2  # chunks in flight per worker thread
+_TARGET_SECONDS = 0.1  # a Dask task costs about a millisecond of scheduling
+_TARGET_BYTES = 4 << 20
+_MAX_CHUNK = 4096
+_WAIT_SECONDS = 0.1  # how often a waiting run looks at its stop flag
+
+
+def dask_backend(backend: Any, workers: int | None) -> DaskBackend:
+    """Return the backend for ``backend="dask"`` or a ``distributed.Client``."""
+    return DaskBackend(None if isinstance(backend, str) else backend, workers=workers)
+
+
+class DaskBackend:
+    """Run samples on the workers of a Dask ``distributed`` cluster.
+
+    Parameters
+    ----------
+    client
+        A ``distributed.Client``; ``None`` (default) uses the current client
+        (``distributed.get_client()``).
+    workers
+        At most this many chunks run at once; ``None`` (default): one per worker thread
+        of the cluster when the run starts.
+
+    Raises
+    ------
+    MissingDependencyError
+        If ``distributed`` is not installed.
+    ValueError
+        If there is no current client, or the client is asynchronous.
+    """
+
+    name = "dask"
+
+    def __init__(self, client: Any = None, *, workers: int | None = None) -> None:
+        distributed = _import_distributed()
+        if client is None:
+            try:
+                client = distributed.get_client()
+            except ValueError as exc:
+                msg = (
+                    "backend='dask' needs a running distributed.Client: create one first "
+                    "(client = distributed.Client() for a local cluster, or "
+                    "Client('tcp://scheduler:8786')), or pass it as backend=client"
+                )
+                raise ValueError(msg) from exc
+        if not isinstance(client, distributed.Client):
+            msg = f"backend must be 'dask' or a distributed.Client, not {client!r}"
+            raise TypeError(msg)
+        if client.asynchronous:
+            msg = "backend=client needs a synchronous distributed.Client, not asynchronous=True"
+            raise ValueError(msg)
+        self.client = client
+        threads = sum(client.nthreads().values())
+        self.workers = workers or threads or usable_cores()
+
+    def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
+        """Yield outcomes as chunks complete; see the module docstring."""
+        if job.timeout is not None:
+            msg = "timeout= is not supported with backend='dask': Dask cannot stop a running task"
+            raise ValueError(msg)
+        key, blob = encode_pipeline(job.pipeline)
+        plugin = PipelinePlugin(
+            f"datamultiproc-{key.hex()[:8]}-{uuid.uuid4().hex[:8]}",
+            key,
+            blob,
+            tuple(sorted(storage_directories(job.pipeline))),
+        )
+        try:
+            self.client.register_plugin(plugin, name=plugin.name)
+        except Exception as exc:
+            msg = (
+                f"the Dask workers cannot load the pipeline ({type(exc).__name__}: {exc}); "
+                "install datamultiproc and the pipeline's dependencies on every worker"
+            )
+            raise ExecutionError(msg) from exc
+        feeder = _Feeder(self.client, job, items, plugin.name, self.workers)
+        try:
+            yield from feeder.run()
+        finally:
+            feeder.cancel()
+            # Best effort: the cluster may be gone; the plugin then went with it.
+            with contextlib.suppress(Exception):
+                self.client.unregister_worker_plugin(plugin.name)
+
+
+class PipelinePlugin(WorkerPlugin):
+    """A worker plugin holding one run's pickled pipeline.
+
+    The scheduler keeps it and gives it to every worker, including ones that join or
+    restart later; tasks find it in ``worker.plugins`` by name.
+    """
+
+    def __init__(self, name: str, key: bytes, blob: bytes, directories: tuple[str, ...]):
+        self.name, self.key, self.blob, self.directories = name, key, blob, directories
+
+    def setup(self, worker: Any) -> None:
+        """Nothing to do at registration: tasks set the pipeline up lazily, in their thread."""
+
+    def teardown(self, worker: Any) -> None:
+        """Keep the set-up pipeline: a rerun in the same worker skips ``setup()``."""
+
+
+def storage_directories(pipeline: Processor) -> set[str]:
+    """Return the Cache and Save directories a pipeline writes to."""
+    found: set[str] = set()
+    stack = [pipeline]
+    while stack:
+        step = stack.pop()
+        if isinstance(step, Compose):
+            stack.extend(step.steps)
+        elif isinstance(step, Cache):
+            found.add(os.fspath(step.cache_dir))
+            stack.append(step.processor)
+        elif isinstance(step, Save):
+            found.add(os.fspath(step.save_to_dir))
+    return found
+
+
+# --- in the worker process ----------------------------------------------------------------
+
+_PREPARED: set[bytes] = set()
+_DIRECTORY_ERRORS: dict[str, str | None] = {}
+_PREPARE_LOCK = threading.Lock()
+_NO_SAMPLES = cloudpickle.dumps([], protocol=5)
+
+
+def run_chunk(plugin_name: str, payload: bytes) -> tuple[str, bytes, float]:
+    """Run one chunk in a Dask worker; return ``(worker, outcomes blob, seconds)``."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    plugin = cast(PipelinePlugin, worker.plugins[plugin_name])
+    label = f"dask-{worker.address.split('://')[-1]}"
+    if plugin.key not in _PREPARED:
+        _prepare(plugin, label)
+    started = time.perf_counter()
+    _, outcomes = run_payload(plugin.key, plugin.blob, payload)
+    return label, outcomes, time.perf_counter() - started
+
+
+def _prepare(plugin: PipelinePlugin, label: str) -> None:
+    # A worker may run several task threads: set the pipeline up in one of them only.
+    with _PREPARE_LOCK:
+        if plugin.key in _PREPARED:
+            return
+        for directory in plugin.directories:
+            if directory not in _DIRECTORY_ERRORS:
+                _DIRECTORY_ERRORS[directory] = _check_writable(directory)
+            problem = _DIRECTORY_ERRORS[directory]
+            if problem is not None:
+                msg = (
+                    f"Dask worker {label} (pid {os.getpid()}) cannot write to {directory!r}: "
+                    f"{problem}. Cache and Save directories must be readable and writable "
+                    "by every worker: use a path on a file system all workers share"
+                )
+                raise StorageError(msg)
+        run_payload(plugin.key, plugin.blob, _NO_SAMPLES)  # unpickles and calls setup()
+        _PREPARED.add(plugin.key)
+
+
+def _check_writable(directory: str) -> str | None:
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, path = tempfile.mkstemp(dir=directory, prefix=".tmp-probe-", suffix=".part")
+        os.close(fd)
+        os.unlink(path)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+# --- in the parent process ----------------------------------------------------------------
+
+
+class _Chunk(NamedTuple):
+    items: list[Item]
+    alone: bool  # run with nothing else of this run in flight
+
+
+class _Feeder:
+    """Submits one run's chunks in a window and turns finished tasks into outcomes."""
+
+    def __init__(self, client: Any, job: Job, items: Iterator[Item], plugin: str, slots: int):
+        from distributed import as_completed
+
+        tracker: Any = as_completed  # untyped; one per run
+        self.client, self.job, self.items, self.plugin = client, job, items, plugin
+        self.window = _DEPTH * slots
+        self.slots = slots
+        self.done: Any = tracker(loop=client.loop, with_results=True, raise_errors=False)
+        self.pending: dict[Any, _Chunk] = {}
+        self.suspects: deque[Item] = deque()  # samples of chunks whose workers died
+        self.ready: list[Outcome] = []  # outcomes made here (unpicklable samples)
+        self.exhausted = False
+        self.taken = self.seq = 0
+        self.next_size = 1
+        self.seconds_per_sample: float | None = None
+        self.bytes_per_sample = 0.0
+
+    def run(self) -> Iterator[Outcome]:
+        """Yield outcomes until the input is used up and every chunk is back."""
+        while True:
+            self._fill()
+            if self.ready:
+                yield from self._take_ready()
+            if self.job.stop.is_set() or not self.pending:
+                return
+            for future, result in self._wait():
+                yield from self._outcomes(self.pending.pop(future), future, result)
+
+    def cancel(self) -> None:
+        """Cancel chunks not yet finished (running ones finish, unseen, on their workers)."""
+        if self.pending:
+            with contextlib.suppress(Exception):
+                self.client.cancel(list(self.pending), force=True)
+            self.pending.clear()
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _fill(self) -> None:
+        while not self.job.stop.is_set():
+            if self.suspects:
+                if not self.pending:
+                    self._submit(_Chunk([self.suspects.popleft()], alone=True))
+                    continue
+                return
+            if len(self.pending) >= self.window or self.exhausted:
+                return
+            chunk = self._next_chunk()
+            if chunk:
+                self._submit(_Chunk(chunk, alone=False))
+
+    def _next_chunk(self) -> list[Item]:
+        size = self._chunk_size()
+        chunk = []
+        for item in self.items:
+            chunk.append(item)
+            if len(chunk) >= size:
+                break
+        else:
+            self.exhausted = True
+        self.taken += len(chunk)
+        self.next_size = min(2 * self.next_size, _MAX_CHUNK)
+        return chunk
+
+    def _chunk_size(self) -> int:
+        if self.job.chunksize:
+            return self.job.chunksize
+        size = self.next_size
+        if self.seconds_per_sample is not None:
+            size = min(size, max(1, int(_TARGET_SECONDS / max(self.seconds_per_sample, 1e-7))))
+        if self.bytes_per_sample:
+            size = min(size, max(1, int(_TARGET_BYTES / self.bytes_per_sample)))
+        if self.job.total is not None:
+            left = self.job.total - self.taken
+            size = min(size, max(1, math.ceil(left / (2 * self.slots))))
+        return size
+
+    def _submit(self, chunk: _Chunk) -> None:
+        try:
+            payload = encode_samples(chunk.items)
+        except Exception:
+            chunk = chunk._replace(items=self._drop_unpicklable(chunk.items))
+            if not chunk.items:
+                return
+            payload = encode_samples(chunk.items)
+        per_sample = len(payload) / len(chunk.items)
+        self.bytes_per_sample = 0.5 * (self.bytes_per_sample or per_sample) + 0.5 * per_sample
+        self.seq += 1
+        future = self.client.submit(
+            run_chunk, self.plugin, payload, key=f"{self.plugin}-{self.seq}", pure=False
+        )
+        self.pending[future] = chunk
+        self.done.add(future)
+
+    def _drop_unpicklable(self, items: list[Item]) -> list[Item]:
+        kept = []
+        for index, sample in items:
+            try:
+                encode_samples([(index, sample)])
+            except Exception as exc:
+                error = str(describe_unpicklable(sample, exc))
+                failure = (None, "NotPicklableError", error, error)
+                self.ready.append(to_outcome((index, sample.id, None, (), failure), "main"))
+            else:
+                kept.append((index, sample))
+        return kept
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def _wait(self) -> list[tuple[Any, Any]]:
+        # Wait on as_completed's own condition, so that a Stop is noticed while waiting.
+        condition = self.done.thread_condition
+        with condition:
+            while not self.done.has_ready() and not self.job.stop.is_set():
+                condition.wait(_WAIT_SECONDS)
+        return self.done.next_batch(block=False)  # type: ignore[no-any-return]
+
+    def _take_ready(self) -> list[Outcome]:
+        ready, self.ready = self.ready, []
+        return ready
+
+    def _outcomes(self, chunk: _Chunk, future: Any, result: Any) -> Iterator[Outcome]:
+        from distributed import CancelledError, KilledWorker
+
+        if future.status == "finished":
+            label, blob, seconds = result
+            self._measured(seconds / len(chunk.items))
+            for raw in decode_outcomes(blob):
+                yield to_outcome(raw, label)
+            return
+        if isinstance(result, CancelledError):
+            msg = f"Dask cancelled a task of this run ({result}); was the cluster restarted?"
+            raise ExecutionError(msg)
+        _, exc, tb = result
+        if isinstance(exc, KilledWorker) and not chunk.alone:
+            self.suspects.extend(chunk.items)  # rerun one by one: find the sample at fault
+            return
+        failure = _describe_task_error(exc, tb, chunk.alone)
+        for index, sample in chunk.items:
+            yield to_outcome((index, sample.id, None, (), failure), "dask")
+
+    def _measured(self, per_sample: float) -> None:
+        old = self.seconds_per_sample
+        self.seconds_per_sample = per_sample if old is None else 0.7 * old + 0.3 * per_sample
+
+
+def _describe_task_error(exc: BaseException, tb: Any, alone: bool) -> RawFailure:
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker) and alone:
+        message = (
+            "worker died: every Dask worker that ran this sample died "
+            f"(KilledWorker: {exc}; the limit is distributed.scheduler.allowed-failures)"
+        )
+        return (None, "WorkerLostError", message, message)
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return (getattr(exc, "processor", None), type(exc).__name__, str(exc), text)
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        msg = "backend='dask' needs the 'distributed' package: pip install \"datamultiproc[dask]\""
+        raise MissingDependencyError(msg) from exc
+    return distributed

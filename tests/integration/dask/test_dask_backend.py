@@ -1,0 +1,239 @@
+"""The Dask backend on a real ``distributed.LocalCluster`` (two worker processes, loopback)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datamultiproc import Cache, Compose, ProcessingError, WorkerLostError, run
+from datamultiproc.exceptions import FailuresWarning
+from datamultiproc.execution import RunFinished, RunStarted, SampleFinished
+from datamultiproc.execution._runner import RemoteTraceback
+from tests.helpers import AddStep, FailOn, KillOn, NumberSample, SetupLog, number_samples
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class EventLog:
+    """A progress sink that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def handle(self, event: Any) -> None:
+        self.events.append(event)
+
+
+def test_results_in_input_order_with_records_and_events(dask_client: Any) -> None:
+    log = EventLog()
+    pipeline = Compose(AddStep(), AddStep(step_size=2))
+    result = pipeline.run(number_samples(300), backend=dask_client, progress=log)
+    assert [s.data for s in result] == [i + 3 for i in range(300)]
+    assert (result.status, result.backend, result.workers) == ("complete", "dask", 2)
+    assert result.samples[7].processing_history == [
+        ("AddStep", "step_size=1"),
+        ("AddStep", "step_size=2"),
+    ]
+    workers = {record.worker for record in result.records}
+    assert workers <= {f"dask-{address.split('://')[1]}" for address in dask_client.nthreads()}
+    assert all(len(record.steps) == 2 for record in result.records)
+    started, *samples, finished = log.events
+    assert isinstance(started, RunStarted)
+    assert started.backend == "dask"
+    assert len(samples) == 300
+    assert all(isinstance(event, SampleFinished) for event in samples)
+    assert isinstance(finished, RunFinished)
+    assert finished.status == "complete"
+
+
+def test_backend_dask_uses_the_current_client_for_run_and_imap(dask_client: Any) -> None:
+    from distributed import get_client
+
+    assert get_client() is dask_client
+    result = run(AddStep(), number_samples(20), backend="dask", progress=False)
+    assert [s.data for s in result] == [i + 1 for i in range(20)]
+    ordered = list(AddStep().imap(number_samples(50), backend="dask", progress=False))
+    assert [s.id for s in ordered] == [f"s{i}" for i in range(50)]
+    unordered = AddStep().imap(number_samples(50), backend="dask", progress=False, ordered=False)
+    assert sorted(s.data for s in unordered) == [i + 1 for i in range(50)]
+
+
+def test_imap_reads_a_long_generator_lazily(dask_client: Any) -> None:
+    read = itertools.count()
+
+    def endless() -> Iterator[NumberSample]:
+        for index in read:
+            yield NumberSample(id=f"g{index}", data=index)
+
+    stream = AddStep().imap(endless(), backend=dask_client, progress=False, chunksize=4)
+    first = [next(stream).data for _ in range(20)]
+    stream.close()  # cancels the chunks in flight
+    assert first == list(range(1, 21))
+    # In flight: two chunks per worker, and the runner's input check reads ahead a batch.
+    assert next(read) < 2_000
+
+
+def test_on_error_collect_skip_and_raise(dask_client: Any) -> None:
+    pipeline = Compose(AddStep(), FailOn(ids=["s3", "s17"]))
+    with pytest.warns(FailuresWarning, match="2 of 40"):
+        collected = pipeline.run(number_samples(40), backend=dask_client, progress=False)
+    assert collected.status == "failed"
+    assert [f.sample_id for f in collected.failures] == ["s3", "s17"]
+    failure = collected.failures[0]
+    assert (failure.stage, failure.error_type, failure.message) == (
+        "FailOn",
+        "ValueError",
+        "bad sample s3",
+    )
+    assert "Traceback" in failure.traceback
+    assert "in process" in failure.traceback  # the worker's frames
+    assert failure.worker.startswith("dask-")
+    assert len(collected.samples) == 38
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        skipped = pipeline.run(
+            number_samples(40), backend=dask_client, progress=False, on_error="skip"
+        )
+    assert len(skipped.failures) == 2
+
+    with pytest.raises(ProcessingError, match="bad sample s3") as caught:
+        pipeline.run(
+            number_samples(40), backend=dask_client, progress=False, on_error="raise", chunksize=1
+        )
+    assert caught.value.sample_id in {"s3", "s17"}
+    assert isinstance(caught.value.__cause__, RemoteTraceback)
+    assert "ValueError" in str(caught.value.__cause__)
+
+
+@pytest.mark.parametrize("chunksize", [8, None])
+def test_a_sample_that_kills_every_worker_ends_as_a_failure(
+    dask_client: Any, chunksize: int | None
+) -> None:
+    pipeline = Compose(AddStep(), KillOn(ids=["s13"]))
+    with pytest.warns(FailuresWarning, match="1 of 60"):
+        result = pipeline.run(
+            number_samples(60), backend=dask_client, progress=False, chunksize=chunksize
+        )
+    assert [s.id for s in result] == [f"s{i}" for i in range(60) if i != 13]  # chunk-mates rerun
+    (failure,) = result.failures
+    assert (failure.sample_id, failure.error_type) == ("s13", "WorkerLostError")
+    assert failure.message.startswith("worker died")
+    assert "KilledWorker" in failure.message
+    with pytest.raises(WorkerLostError, match="worker died"):
+        pipeline.run(number_samples(20), backend=dask_client, progress=False, on_error="raise")
+    dask_client.wait_for_workers(2, timeout=60)  # the nannies restarted them
+
+
+def test_setup_runs_once_per_worker_process(dask_client: Any, tmp_path: Path) -> None:
+    log = tmp_path / "setup.log"
+    pipeline = Compose(SetupLog(path=str(log)), AddStep())
+    result = pipeline.run(number_samples(200), backend=dask_client, chunksize=3, progress=False)
+    assert result.n_ok == 200
+    pids = [int(pid) for pid in log.read_text().split()]
+    assert len(pids) == len(set(pids))  # once per process
+    assert set(pids) <= set(dask_client.run(os.getpid).values())  # in the Dask workers
+    assert pipeline.steps[0]._pid is None  # private state stays in the workers
+
+    again = pipeline.run(number_samples(50), backend=dask_client, chunksize=3, progress=False)
+    assert again.n_ok == 50
+    assert sorted(map(int, log.read_text().split())) == sorted(pids)  # warm: no second setup
+
+
+def test_cache_entries_written_by_workers_are_hits_on_rerun(
+    dask_client: Any, cache_dir: Path
+) -> None:
+    pipeline = Compose(Cache(processor=AddStep(step_size=5), cache_dir=cache_dir), AddStep())
+    first = pipeline.run(number_samples(120), backend=dask_client, chunksize=4, progress=False)
+    assert [s.data for s in first] == [i + 6 for i in range(120)]
+    assert all(record.steps[0].cache_hit is False for record in first.records)
+
+    second = pipeline.run(number_samples(120), backend=dask_client, chunksize=4, progress=False)
+    assert [s.data for s in second] == [i + 6 for i in range(120)]
+    assert all(record.steps[0].cache_hit is True for record in second.records)
+    assert pipeline.steps[0].stats.hits == 120  # counted in the workers, merged here
+
+
+def test_a_cache_directory_a_worker_cannot_write_fails_plainly(
+    dask_client: Any, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache's parent folder should be")
+    cache_dir = blocker / "cache"
+    pipeline = Cache(processor=AddStep(), cache_dir=cache_dir)
+    with pytest.warns(FailuresWarning, match="10 of 10"):
+        result = pipeline.run(number_samples(10), backend=dask_client, progress=False)
+    failure = result.failures[0]
+    assert failure.error_type == "StorageError"
+    assert f"cannot write to {str(cache_dir)!r}" in failure.message
+    assert "Dask worker" in failure.message
+    assert "every worker" in failure.message
+
+
+def test_timeout_is_refused(dask_client: Any) -> None:
+    with pytest.raises(ValueError, match="timeout= is not supported with backend='dask'"):
+        AddStep().run(number_samples(3), backend=dask_client, progress=False, timeout=5)
+
+
+# Classes defined in __main__ with no file behind it, as in a notebook cell.
+NOTEBOOK_SCRIPT = textwrap.dedent(
+    """
+    import json
+    from distributed import Client, LocalCluster
+    from datamultiproc import BaseSample, Compose, Processor
+
+    class CellSample(BaseSample):
+        data: int
+
+    OFFSET = 10
+
+    class CellStep(Processor):
+        factor: int = 2
+
+        def process(self, sample):
+            sample.data = sample.data * self.factor + OFFSET
+            return sample
+
+    options = dict(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with LocalCluster(host="127.0.0.1", **options) as cluster, Client(cluster) as client:
+        samples = [CellSample(id=f"c{i}", data=i) for i in range(40)]
+        result = Compose(CellStep(), CellStep(factor=3)).run(
+            samples, backend="dask", progress=False
+        )
+        print(json.dumps({
+            "status": result.status,
+            "data": [s.data for s in result],
+            "same_class": all(type(s) is CellSample for s in result),
+            "workers": len({r.worker for r in result.records}),
+        }))
+    """
+)
+
+
+def test_notebook_defined_classes_run_on_the_workers() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    completed = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env=env,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    import json
+
+    out = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert out["status"] == "complete"
+    assert out["data"] == [(i * 2 + 10) * 3 + 10 for i in range(40)]
+    assert out["same_class"] is True
