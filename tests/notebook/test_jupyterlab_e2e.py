@@ -7,6 +7,7 @@ Screenshots go to ``test-artifacts/`` (or ``$DATAMULTIPROC_ARTIFACTS``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,6 +98,45 @@ def _wait_for_server(url: str, server: subprocess.Popen[bytes], log: Path) -> No
 
 
 def test_quickstart_in_jupyterlab_shows_the_progress_panel_reaching_its_total(lab: str) -> None:
+    with _browser_page("jupyterlab-quickstart.png") as page:
+        _open_and_run_all(page, f"{lab}/lab/tree/quickstart.ipynb?token={TOKEN}")
+        _check_quickstart(page)
+
+
+def test_stop_button_in_jupyterlab_ends_the_run(lab: str, tmp_path: Path) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    code = (
+        "import time\n"
+        "from datamultiproc import BaseSample, Processor\n\n"
+        "class Item(BaseSample):\n    value: int\n\n"
+        "class Slow(Processor):\n"
+        "    def process(self, sample):\n        time.sleep(0.05)\n        return sample\n\n"
+        "items = [Item(id=f'i{n}', value=n) for n in range(4000)]\n"
+        "result = Slow().run(items, workers=2, progress=True)\n"
+        "print('status:', result.status, 'ok:', result.n_ok)"
+    )
+    nbformat.write(new_notebook(cells=[new_code_cell(code)]), tmp_path / "stop.ipynb")
+    with _browser_page("jupyterlab-stop.png") as page:
+        from playwright.sync_api import expect
+
+        _open_and_run_all(page, f"{lab}/lab/tree/stop.ipynb?token={TOKEN}")
+        summary = page.locator(".datamultiproc-progress-summary")
+        # Click once some samples are done, so that the results so far are not empty.
+        expect(summary).to_contain_text(re.compile(r"\b[1-9][\d,]*/4,000 samples"), timeout=120_000)
+        page.locator(".datamultiproc-progress-stop").click()
+        expect(summary).to_contain_text("Interrupted", timeout=60_000)
+        output = page.locator(".jp-OutputArea-output").filter(has_text="status: interrupted")
+        expect(output).to_have_count(1, timeout=60_000)
+        match = re.search(r"ok: (\d+)", output.inner_text())
+        assert match is not None
+        assert 0 < int(match.group(1)) < 4000
+
+
+@contextlib.contextmanager
+def _browser_page(screenshot: str) -> Iterator[Any]:
+    """Yield a Chromium page; save a screenshot of it to the artifacts at the end."""
     require_runner()
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: run .ci/install-browser (as root) to install it")
@@ -110,17 +151,16 @@ def test_quickstart_in_jupyterlab_shows_the_progress_panel_reaching_its_total(la
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         try:
-            _run_all_and_check(page, lab)
+            yield page
         finally:
-            page.screenshot(path=str(ARTIFACTS / "jupyterlab-quickstart.png"))
+            page.screenshot(path=str(ARTIFACTS / screenshot))
             browser.close()
 
 
-def _run_all_and_check(page: object, lab: str) -> None:
-    from playwright.sync_api import Page, expect
+def _open_and_run_all(page: Any, url: str) -> None:
+    from playwright.sync_api import expect
 
-    assert isinstance(page, Page)
-    page.goto(f"{lab}/lab/tree/quickstart.ipynb?token={TOKEN}")
+    page.goto(url)
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=120_000)
     # The kernel is ready once the status bar says so (the toolbar says "idle" earlier).
     expect(page.locator(".jp-StatusBar-Widget").filter(has_text="| Idle")).to_have_count(
@@ -135,6 +175,10 @@ def _run_all_and_check(page: object, lab: str) -> None:
             break
         except AssertionError:
             continue
+
+
+def _check_quickstart(page: Any) -> None:
+    from playwright.sync_api import expect
 
     panels = page.locator(".datamultiproc-progress")
     expect(panels).to_have_count(2, timeout=300_000)  # the first run and the rerun
