@@ -17,6 +17,7 @@ Prints Markdown tables of medians.
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import statistics
 import time
@@ -49,6 +50,7 @@ def make_progress(mode: str) -> Any:
 
 def time_run(count: int, mode: str) -> float:
     samples = [TinySample(id=f"t{i}", data=i) for i in range(count)]
+    gc.collect()  # leftovers of the previous run are not this run's cost
     started = time.perf_counter()
     result = datamultiproc.run(AddOne(), samples, backend="process", progress=make_progress(mode))
     elapsed = time.perf_counter() - started
@@ -79,8 +81,9 @@ def main() -> None:
 
     time_run(count // 10, "off")  # start the workers once: later runs are warm
     runs: dict[str, list[float]] = {mode: [] for mode in modes}
-    for _ in range(repeats):
-        for mode in modes:  # interleaved, so that drift affects every mode alike
+    for repeat in range(repeats):
+        # Interleaved and rotated, so that drift and ordering affect every mode alike.
+        for mode in modes[repeat % 3 :] + modes[: repeat % 3]:
             runs[mode].append(time_run(count, mode))
     baseline = statistics.median(runs["off"])
     print(f"W1: {count:,} samples, backend='process', warm workers, median of {repeats}\n")

@@ -22,9 +22,11 @@ import queue
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
+import dill
 import multiprocess
 import numpy as np
 
@@ -84,9 +86,13 @@ def plain_loop(pipeline: Processor, samples: list[Any], workers: int, chunk: int
 
 
 def _seed_worker(pipeline: Processor, tasks: Any, results: Any) -> None:
-    # The design document's loop; it returns results through a second queue.
+    # The design document's loop, returning results through a second queue. Its plain
+    # tasks.get() hangs when two workers race for the last sample: time out instead.
     while not tasks.empty():
-        sample = tasks.get()
+        try:
+            sample = tasks.get(timeout=0.5)
+        except queue.Empty:
+            return
         results.put(pipeline(sample))
 
 
@@ -110,6 +116,8 @@ def seed_queue(pipeline: Processor, samples: list[Any], workers: int, chunk: int
                 break  # samples lost to the empty() race
     for process in processes:
         process.join()
+    for leftover in (tasks, results):  # lost samples must not block interpreter exit
+        leftover.cancel_join_thread()
     return out
 
 
@@ -202,6 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--workloads", default="W1,W2,W3")
     args = parser.parse_args(argv)
+    # dill warns for every class it pickles by value (the ones defined in this script).
+    warnings.filterwarnings("ignore", category=dill.PicklingWarning)
     scale = 0.1 if args.quick else 1.0
     repeats = args.repeats or (1 if args.quick else 3)
     workers = usable_cores()

@@ -302,7 +302,9 @@ class _Scheduler:
         if not worker.in_flight or seq != worker.in_flight[0].seq:
             position = -1
         cause = _describe_exit(code)
-        self.deaths_without_progress += 1
+        # Deaths that resolve a sample are progress; deaths before any sample starts
+        # (a broken worker environment) must not repeat forever.
+        self.deaths_without_progress = 0 if position >= 0 else self.deaths_without_progress + 1
         if self.deaths_without_progress > 2 * self.pool.size + 2:
             msg = f"workers keep dying before finishing any sample (last one: {cause})"
             raise WorkerLostError(msg)

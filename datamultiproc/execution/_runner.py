@@ -265,7 +265,8 @@ class _Session:
             self.done += 1
         else:
             self.failed += 1
-        self._emit(SampleFinished(outcome.record, outcome.failure))
+        if self.sink is not None:  # skip building the event when nobody listens
+            self.sink.handle(SampleFinished(outcome.record, outcome.failure))
         if outcome.failure is not None and self.on_error == "raise":
             self.status = "failed"
             raise _as_exception(outcome.failure)

@@ -91,11 +91,24 @@ class _WorkerState:
     """The pipelines one worker process holds, each set up once."""
 
     def __init__(self) -> None:
-        self.pipelines: OrderedDict[bytes, tuple[Processor, RawFailure | None]] = OrderedDict()
+        # key -> (pipeline, setup failure); the pipeline is None if it could not be loaded.
+        self.pipelines: OrderedDict[bytes, tuple[Any, RawFailure | None]] = OrderedDict()
 
     def load(self, key: bytes, blob: bytes) -> None:
-        pipeline = pickle.loads(blob)
-        self.pipelines[key] = (pipeline, prepare_pipeline(pipeline))
+        try:
+            pipeline = pickle.loads(blob)
+        except Exception as exc:
+            # E.g. a processor class whose module the worker cannot import.
+            _, error_type, message, text = raw_failure(exc)
+            failure = (
+                "setup",
+                error_type,
+                f"cannot load the pipeline in a worker: {message}",
+                text,
+            )
+            self.pipelines[key] = (None, failure)
+        else:
+            self.pipelines[key] = (pipeline, prepare_pipeline(pipeline))
         while len(self.pipelines) > _KEPT_PIPELINES:
             self.pipelines.popitem(last=False)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,7 +60,6 @@ def execute_notebook(name: str, workdir: Path, *, timeout: int = 600) -> Any:
     from nbclient import NotebookClient
 
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    shutil.copy(NOTEBOOKS / name, workdir / name)
     client = NotebookClient(
         nb,
         timeout=timeout,

@@ -117,7 +117,9 @@ def test_stop_button_in_jupyterlab_ends_the_run(lab: str, tmp_path: Path) -> Non
         "result = Slow().run(items, workers=2, progress=True)\n"
         "print('status:', result.status, 'ok:', result.n_ok)"
     )
-    nbformat.write(new_notebook(cells=[new_code_cell(code)]), tmp_path / "stop.ipynb")
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook = new_notebook(cells=[new_code_cell(code)], metadata={"kernelspec": kernelspec})
+    nbformat.write(notebook, tmp_path / "stop.ipynb")
     with _browser_page("jupyterlab-stop.png") as page:
         from playwright.sync_api import expect
 

@@ -33,22 +33,23 @@ def kernel() -> Iterator[Any]:
         manager.shutdown_kernel(now=True)
 
 
-def execute(client: Any, code: str, *, click_after: int | None = None) -> str:
-    """Run ``code``; once ``click_after`` bar updates of a panel went by, click its Stop button.
+def execute(client: Any, code: str, *, click: bool = False) -> str:
+    """Run ``code``; with ``click``, press the panel's Stop button once its bar has moved.
 
     Returns the cell's printed output. Fails on an error or after 120 s.
     """
     msg_id = client.execute(code)
-    stop_comm, updates, printed = None, 0, []
+    stop_comm, clicked, printed = None, False, []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         msg = client.get_iopub_msg(timeout=deadline - time.monotonic())
         kind, content = msg["msg_type"], msg["content"]
         if kind == "comm_open" and STOP_CLASS in content["data"]["state"].get("_dom_classes", []):
             stop_comm = content["comm_id"]
-        elif kind == "comm_msg" and "value" in content["data"].get("state", {}):
-            updates += 1
-            if click_after is not None and stop_comm and updates == click_after:
+        elif kind == "comm_msg" and click and stop_comm and not clicked:
+            value = content["data"].get("state", {}).get("value")
+            if isinstance(value, int) and value > 0:  # the bar moved: some samples are done
+                clicked = True
                 client.session.send(
                     client.shell_channel.socket,
                     "comm_msg",
@@ -86,7 +87,7 @@ while not stop.is_set() and done < 100_000:
 panel.handle(RunFinished("interrupted" if stop.is_set() else "complete", done, 0, 1.0))
 print("stopped:", stop.is_set(), "after", done, panel.bar.bar_style)
 """,
-        click_after=3,
+        click=True,
     )
     assert "seen while busy: True" in out
     stopped = out.split("stopped: ")[1].split()
@@ -104,7 +105,7 @@ from tests.helpers import SlowStep, number_samples
 result = SlowStep(seconds=0.05).run(number_samples(2000), workers=2, backend="process", progress="widget")
 print("status:", result.status, "ok:", result.n_ok, "of", 2000)
 """,
-        click_after=3,
+        click=True,
     )
     status = out.split("status: ")[1].split()
     assert status[0] == "interrupted"

@@ -165,3 +165,36 @@ def test_process_pool_executor_backend() -> None:
 def test_thread_backend() -> None:
     result = AddStep().run(number_samples(20), backend="thread", workers=2, progress=False)
     assert [s.data for s in result] == list(range(1, 21))
+
+
+def test_stop_button_returns_finished_samples_and_shuts_workers_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import psutil
+
+    from datamultiproc.execution import SampleFinished
+    from datamultiproc.notebook import _progress
+
+    class StopAfter:
+        def __init__(self, stop: threading.Event) -> None:
+            self.stop, self.finished = stop, 0
+
+        def handle(self, event: object) -> None:
+            self.finished += isinstance(event, SampleFinished)
+            if self.finished == 20:
+                self.stop.set()  # what the widget's Stop button does
+
+    def factory(mode: str = "auto", *, stop: threading.Event | None = None) -> StopAfter:
+        assert stop is not None
+        return StopAfter(stop)
+
+    monkeypatch.setattr(_progress, "create_progress_sink", factory)
+    pipeline = Compose(SleepOn(ids=[f"s{i}" for i in range(500)], seconds=0.01), AddStep())
+    started = time.perf_counter()
+    result = pipeline.run(number_samples(500), workers=2, chunksize=1, progress="text")
+    assert time.perf_counter() - started < 5
+    assert result.status == "interrupted"
+    assert 20 <= result.n_ok < 500
+    assert [s.data for s in result] == [int(s.id[1:]) + 1 for s in result]
+    for pid in {int(record.worker.split("-")[1]) for record in result.records}:
+        assert not psutil.pid_exists(pid)  # the workers were shut down and reaped

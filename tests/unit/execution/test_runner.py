@@ -11,7 +11,7 @@ import pytest
 
 import datamultiproc
 from datamultiproc import Compose, ProcessingError, run
-from datamultiproc.exceptions import FailuresWarning, MissingDependencyError
+from datamultiproc.exceptions import FailuresWarning
 from datamultiproc.execution import RunFinished, RunStarted, SampleFinished, imap
 from datamultiproc.execution._runner import RemoteTraceback
 from tests.helpers import AddStep, DoubleStep, FailOn, NumberSample, SetupLog, number_samples
@@ -258,7 +258,6 @@ def test_executor_backend_accepts_a_thread_pool() -> None:
         ({"timeout": 1.0, "backend": "sequential"}, ValueError, "timeout= needs backend='process'"),
         ({"backend": "gpu"}, ValueError, "backend must be"),
         ({"backend": "process", "start_method": "teleport"}, ValueError, "start_method must be"),
-        ({"backend": "dask"}, MissingDependencyError, "Dask backend is not available yet"),
     ],
 )
 def test_bad_options_raise_clear_errors(options: dict[str, Any], error: type, match: str) -> None:

@@ -183,6 +183,15 @@ def test_auto_mode_is_text_outside_a_kernel() -> None:
     assert isinstance(create_progress_sink("widget", stop=threading.Event()), WidgetProgress)
 
 
+def test_a_forced_widget_outside_a_kernel_shows_nothing_and_does_not_break(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    display = create_progress_sink("widget", stop=threading.Event())
+    feed(display, total=3, count=3)
+    display.handle(RunFinished("complete", done=3, failed=0, seconds=1.0))
+    assert capsys.readouterr() == ("", "")
+
+
 def test_auto_mode_is_widget_inside_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_ipython = SimpleNamespace(get_ipython=lambda: SimpleNamespace(kernel=object()))
     monkeypatch.setitem(__import__("sys").modules, "IPython", fake_ipython)
