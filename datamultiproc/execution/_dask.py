@@ -63,7 +63,7 @@ __all__ = ["DaskBackend", "dask_backend"]
 _DEPTH = 2  # chunks in flight per worker thread
 _TARGET_SECONDS = 0.1  # a Dask task costs about a millisecond of scheduling
 _TARGET_BYTES = 4 << 20
-_MAX_CHUNK = 4096
+_MAX_CHUNK = 1024  # bounds the samples rerun one by one after a KilledWorker
 _WAIT_SECONDS = 0.1  # how often a waiting run looks at its stop flag
 
 
@@ -182,7 +182,7 @@ def storage_directories(pipeline: Processor) -> set[str]:
 # --- in the worker process ----------------------------------------------------------------
 
 _PREPARED: set[bytes] = set()
-_DIRECTORY_ERRORS: dict[str, str | None] = {}
+_WRITABLE: set[str] = set()  # directories this process has written to
 _PREPARE_LOCK = threading.Lock()
 _NO_SAMPLES = cloudpickle.dumps([], protocol=5)
 
@@ -207,14 +207,16 @@ def _prepare(plugin: PipelinePlugin, label: str) -> None:
         if plugin.key in _PREPARED:
             return
         for directory in plugin.directories:
-            if directory not in _DIRECTORY_ERRORS:
-                _DIRECTORY_ERRORS[directory] = _check_writable(directory)
-            problem = _DIRECTORY_ERRORS[directory]
-            if problem is not None:
+            if directory in _WRITABLE:
+                continue
+            problem = _check_writable(directory)
+            if problem is None:
+                _WRITABLE.add(directory)
+            else:  # checked again by the next chunk: the user may fix it meanwhile
                 msg = (
                     f"Dask worker {label} (pid {os.getpid()}) cannot write to {directory!r}: "
                     f"{problem}. Cache and Save directories must be readable and writable "
-                    "by every worker: use a path on a file system all workers share"
+                    "by every worker: use an absolute path on a file system all workers share"
                 )
                 raise StorageError(msg)
         run_payload(plugin.key, plugin.blob, _NO_SAMPLES)  # unpickles and calls setup()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,11 +17,28 @@ from typing import Any
 
 import pytest
 
-from datamultiproc import Cache, Compose, ProcessingError, WorkerLostError, run
+from datamultiproc import (
+    Cache,
+    Compose,
+    NotPicklableError,
+    ProcessingError,
+    WorkerLostError,
+    run,
+)
 from datamultiproc.exceptions import FailuresWarning
 from datamultiproc.execution import RunFinished, RunStarted, SampleFinished
 from datamultiproc.execution._runner import RemoteTraceback
-from tests.helpers import AddStep, FailOn, KillOn, NumberSample, SetupLog, number_samples
+from tests.helpers import (
+    AddStep,
+    AnySample,
+    FailOn,
+    Holder,
+    KillOn,
+    NumberSample,
+    SetupLog,
+    SlowStep,
+    number_samples,
+)
 from tests.integration.dask.conftest import wait_for_workers
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -181,6 +201,31 @@ def test_a_cache_directory_a_worker_cannot_write_fails_plainly(
     assert f"cannot write to {str(cache_dir)!r}" in failure.message
     assert "Dask worker" in failure.message
     assert "every worker" in failure.message
+
+
+def test_ctrl_c_cancels_the_queued_chunks(dask_client: Any) -> None:
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        SlowStep(seconds=0.3).run(number_samples(40), backend=dask_client, progress=False)
+    assert time.perf_counter() - started < 5  # 40 samples take 6 s on two workers
+    time.sleep(0.6)  # the chunks that were running finish on their workers
+    assert not any(dask_client.processing().values())
+    assert AddStep().run(number_samples(5), backend=dask_client, progress=False).n_ok == 5
+
+
+def test_unpicklable_samples_and_processors_are_named(dask_client: Any) -> None:
+    samples = [AnySample(id="ok1"), AnySample(id="locked", payload=threading.Lock())]
+    with pytest.warns(FailuresWarning, match="1 of 2"):
+        result = Holder().run(samples, backend=dask_client, progress=False)
+    assert [s.id for s in result] == ["ok1"]
+    (failure,) = result.failures
+    assert failure.error_type == "NotPicklableError"
+    assert "'locked'" in failure.message
+    assert "'payload'" in failure.message
+    with pytest.raises(NotPicklableError, match="'thing'"):
+        Holder(thing=threading.Lock()).run(samples[:1], backend=dask_client, progress=False)
 
 
 def test_timeout_is_refused(dask_client: Any) -> None:

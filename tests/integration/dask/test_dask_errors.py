@@ -63,3 +63,18 @@ def test_no_client_is_a_clear_error_and_import_stays_light() -> None:
     assert out["imported_on_import"] is False
     assert "needs a running distributed.Client" in out["error"]
     assert "backend=client" in out["error"]
+
+
+def test_storage_directories_are_found_in_nested_steps(tmp_path: Path) -> None:
+    from datamultiproc import Cache, Compose, Save
+    from datamultiproc.execution._dask import storage_directories
+
+    inner = Compose(AddStep(), Cache(processor=AddStep(), cache_dir=tmp_path / "inner"))
+    pipeline = Compose(
+        Cache(processor=inner, cache_dir=tmp_path / "outer"), Save(save_to_dir="out")
+    )
+    assert storage_directories(pipeline) == {
+        str(tmp_path / "inner"),
+        str(tmp_path / "outer"),
+        "out",
+    }

@@ -59,12 +59,23 @@ def test_setup_runs_once_per_worker(start_method: str, tmp_path: Path) -> None:
     assert pipeline.steps[0]._pid is None  # private state stays in the workers
 
 
-@pytest.mark.parametrize("how", ["sigkill", "exit", "segfault"])
-def test_dead_worker_fails_one_sample_and_the_rest_complete(how: str) -> None:
+@pytest.mark.parametrize(
+    ("how", "start_method"),
+    [
+        ("sigkill", "fork"),
+        ("sigkill", "spawn"),
+        ("sigkill", "forkserver"),
+        ("exit", "fork"),
+        ("segfault", "fork"),
+    ],
+)
+def test_dead_worker_fails_one_sample_and_the_rest_complete(how: str, start_method: str) -> None:
     pipeline = Compose(AddStep(), KillOn(ids=["s13"], how=how))
     started = time.perf_counter()
     with pytest.warns(FailuresWarning, match="1 of 60"):
-        result = pipeline.run(number_samples(60), workers=2, chunksize=8, progress=False)
+        result = pipeline.run(
+            number_samples(60), workers=2, chunksize=8, start_method=start_method, progress=False
+        )
     assert time.perf_counter() - started < 10
     assert [s.id for s in result] == [f"s{i}" for i in range(60) if i != 13]  # chunk-mates retried
     (failure,) = result.failures
