@@ -18,8 +18,8 @@ from datamultiproc import BaseSample, Cache, Compose, Processor, Save
 
 class SignalSample(BaseSample):
     signal: np.ndarray
-    mean: float | None
-    peak: float | None
+    mean: float | None = None
+    peak: float | None = None
 
 
 class Smooth(Processor):

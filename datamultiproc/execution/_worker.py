@@ -9,6 +9,7 @@ plain :class:`StepRecord` tuples and ``failure`` is
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import signal
@@ -194,6 +195,9 @@ def worker_main(
             return
         if message[0] == "pipeline":
             state.load(message[1], message[2])
+            # Long-lived objects (modules, classes, the pipeline) leave the collector's
+            # view, so collections during a chunk only scan the chunk's objects.
+            gc.freeze()
         elif message[0] == "chunk":
             _, seq, key, items = message
             started = time.perf_counter()
