@@ -8,14 +8,24 @@ straight into fresh writable buffers, never copied into the pickle stream.
 Samples are flattened to ``(class, __dict__, fields_set, extra, private)`` before
 pickling: this skips pydantic's Python-level ``__getstate__``/``__setstate__``, which
 dominate the cost of sending many small samples.
+
+Classes that cannot be imported by name (defined in a notebook's ``__main__``) would
+travel by value in every message, and a pydantic class costs about a millisecond
+to pickle and to rebuild. Instead each such class gets a token: the first message
+to a peer carries the class by value and registers it under the token there; later
+messages carry only the token. Results coming back name the parent's own class.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import struct
+import sys
+import uuid
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +37,9 @@ from datamultiproc.exceptions import NotPicklableError
 
 __all__ = [
     "SampleState",
+    "peer_known_classes",
+    "register_class",
+    "registered_class",
     "decode",
     "decode_outcomes",
     "describe_unpicklable",
@@ -68,13 +81,84 @@ def restore_sample(state: SampleState) -> BaseSample:
     return sample
 
 
-def encode(obj: Any) -> list[Any]:
-    """Return the frame pieces (header, pickle, buffers) of one message."""
+def encode(obj: Any, known_classes: set[str] | None = None) -> list[Any]:
+    """Return the frame pieces (header, pickle, buffers) of one message.
+
+    ``known_classes`` holds the tokens of notebook classes the receiver already has;
+    classes it lacks are sent by value once and added to the set. Without it, every
+    class that cannot be imported by name travels by value.
+    """
     buffers: list[pickle.PickleBuffer] = []
-    data = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    if known_classes is None:
+        data = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    else:
+        stream = io.BytesIO()
+        pickler = _ClassTablePickler(stream, known_classes, buffers.append)
+        pickler.dump(obj)
+        data = stream.getbuffer()
+        known_classes |= pickler.sent  # only once the whole message pickled
     raws = [buffer.raw() for buffer in buffers]
     header = _HEADER.pack(len(data), len(raws)) + b"".join(_LENGTH.pack(r.nbytes) for r in raws)
     return [header, data, *raws]
+
+
+# token <-> class; in a worker, every entry came from the parent.
+_classes_by_token: dict[str, type] = {}
+_tokens_by_class: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+_importable: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def registered_class(token: str) -> type:
+    """Return the class registered under ``token`` (called while unpickling)."""
+    return _classes_by_token[token]
+
+
+def register_class(token: str, cls: type) -> type:
+    """Register a class received by value under its sender's token (called while unpickling)."""
+    _classes_by_token.setdefault(token, cls)
+    _tokens_by_class.setdefault(cls, token)
+    return _classes_by_token[token]
+
+
+def peer_known_classes() -> set[str]:
+    """Tokens the parent knows: every class a worker registered came from the parent."""
+    return set(_classes_by_token)
+
+
+def _importable_by_name(cls: type) -> bool:
+    known = _importable.get(cls)
+    if known is None:
+        target: Any = sys.modules.get(cls.__module__)
+        for part in cls.__qualname__.split("."):
+            target = getattr(target, part, None)
+        # A spawned worker's __main__ is not the notebook's, so __main__ never counts.
+        # Types like ``method`` claim to live in builtins and cloudpickle handles them.
+        known = cls.__module__ == "builtins" or (target is cls and cls.__module__ != "__main__")
+        _importable[cls] = known
+    return known
+
+
+class _ClassTablePickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """A cloudpickle pickler that sends each notebook class to a peer only once."""
+
+    def __init__(self, file: Any, known: set[str], buffer_callback: Any) -> None:
+        super().__init__(file, protocol=5, buffer_callback=buffer_callback)
+        self.known = known
+        self.sent: set[str] = set()
+        self.defining: set[type] = set()
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, type) and obj not in self.defining and not _importable_by_name(obj):
+            token = _tokens_by_class.get(obj)
+            if token is None:
+                token = uuid.uuid4().hex
+                register_class(token, obj)
+            if token in self.known or token in self.sent:
+                return registered_class, (token,)
+            self.sent.add(token)
+            self.defining.add(obj)  # the nested save below pickles the class by value
+            return register_class, (token, obj)
+        return super().reducer_override(obj)
 
 
 def decode(data: Any, buffers: Iterable[Any] = ()) -> Any:

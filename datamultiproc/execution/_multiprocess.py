@@ -212,7 +212,7 @@ class _Scheduler:
         for item in chunk.items:
             states.append((item.index, sample_state(item.sample)))
         try:
-            pieces = encode(("chunk", chunk.seq, self.key, states))
+            pieces = encode(("chunk", chunk.seq, self.key, states), worker.classes)
         except Exception:
             chunk = self._drop_unpicklable(chunk)
             if not chunk.items:
@@ -223,7 +223,8 @@ class _Scheduler:
                     chunk.seq,
                     self.key,
                     [(p.index, sample_state(p.sample)) for p in chunk.items],
-                )
+                ),
+                worker.classes,
             )
         size = sum(len(memoryview(piece).cast("B")) for piece in pieces)
         self.bytes_per_sample = (

@@ -46,6 +46,7 @@ class WorkerProcess:
         self.outbox: deque[memoryview] = deque()  # bytes not yet written to the task pipe
         self.in_flight: deque[Any] = deque()  # chunks sent, oldest first
         self.pipelines: set[bytes] = set()  # pipeline keys this worker has loaded
+        self.classes: set[str] = set()  # tokens of notebook classes this worker has received
 
     def send(self, pieces: list[Any]) -> None:
         """Queue frame pieces; :meth:`flush` writes them as the pipe accepts them."""

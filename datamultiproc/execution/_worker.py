@@ -26,6 +26,7 @@ from datamultiproc.exceptions import ProcessingError
 from datamultiproc.execution._codec import (
     SampleState,
     encode,
+    peer_known_classes,
     read_message,
     restore_sample,
     sample_state,
@@ -202,6 +203,7 @@ def worker_main(
             _, seq, key, items = message
             started = time.perf_counter()
             outcomes = state.run_chunk(seq, key, items, progress, slot)
-            write_all(result_fd, encode((seq, outcomes, time.perf_counter() - started)))
+            reply = (seq, outcomes, time.perf_counter() - started)
+            write_all(result_fd, encode(reply, peer_known_classes()))
         else:
             return

@@ -88,3 +88,50 @@ def test_unpicklable_processor_raises_naming_the_field() -> None:
 
     with pytest.raises(NotPicklableError, match=r"Holder.*'thing' holds a lock"):
         encode_pipeline(Holder(thing=threading.Lock()))
+
+
+def _notebook_class() -> type:
+    """A sample class as a notebook cell defines it: in __main__, not importable by name."""
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(
+        "from datamultiproc import BaseSample\n"
+        "class CellSample(BaseSample):\n"
+        "    value: int = 0\n",
+        namespace,
+    )
+    cls = namespace["CellSample"]
+    assert isinstance(cls, type)
+    return cls
+
+
+def test_notebook_classes_travel_by_value_once_per_peer() -> None:
+    from datamultiproc.execution._codec import decode, encode, sample_state
+
+    cell_sample = _notebook_class()
+    items = [(i, sample_state(cell_sample(id=f"c{i}", value=i))) for i in range(5)]
+    known: set[str] = set()
+    first = encode(items, known)
+    second = encode(items, known)
+    assert len(known) == 1
+    assert len(second[1]) * 3 < len(first[1])  # the class definition is not repeated
+    decoded = decode(second[1], second[2:])
+    assert decoded[3][1][0] is cell_sample
+    assert decoded[3][1][1]["value"] == 3
+
+
+def test_a_fresh_peer_gets_the_class_by_value_again() -> None:
+    from datamultiproc.execution._codec import encode, sample_state
+
+    cell_sample = _notebook_class()
+    items = [(0, sample_state(cell_sample(id="c0")))]
+    first_worker: set[str] = set()
+    replacement: set[str] = set()
+    assert len(encode(items, first_worker)[1]) == len(encode(items, replacement)[1])
+
+
+def test_importable_classes_are_never_tokenised() -> None:
+    from datamultiproc.execution._codec import encode, sample_state
+
+    known: set[str] = set()
+    encode([(0, sample_state(NumberSample(id="a", data=1)))], known)
+    assert known == set()
