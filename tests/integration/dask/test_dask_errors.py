@@ -18,6 +18,12 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_without_distributed_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datamultiproc.execution
+    import datamultiproc.execution._dask as loaded
+
+    # Import the backend module afresh, as without distributed; put the real one back after.
+    monkeypatch.setattr(datamultiproc.execution, "_dask", loaded)
+    monkeypatch.delitem(sys.modules, "datamultiproc.execution._dask")
     monkeypatch.setitem(sys.modules, "distributed", None)  # makes `import distributed` fail
     with pytest.raises(MissingDependencyError, match=r'pip install "datamultiproc\[dask\]"'):
         run(AddStep(), number_samples(3), backend="dask", progress=False)

@@ -94,9 +94,7 @@ def _notebook_class() -> type:
     """A sample class as a notebook cell defines it: in __main__, not importable by name."""
     namespace: dict[str, object] = {"__name__": "__main__"}
     exec(
-        "from datamultiproc import BaseSample\n"
-        "class CellSample(BaseSample):\n"
-        "    value: int = 0\n",
+        "from datamultiproc import BaseSample\nclass CellSample(BaseSample):\n    value: int = 0\n",
         namespace,
     )
     cls = namespace["CellSample"]
