@@ -71,8 +71,9 @@ def run(
         Number of workers; ``None`` (default) uses every usable core.
     backend
         ``"process"`` (default: worker processes, built on ``multiprocess``),
-        ``"thread"``, ``"sequential"`` (in this process, for debugging), or any
-        :class:`concurrent.futures.Executor`.
+        ``"thread"``, ``"sequential"`` (in this process, for debugging),
+        ``"dask"`` (the current ``distributed`` client; needs the ``dask`` extra),
+        a ``distributed.Client``, or any :class:`concurrent.futures.Executor`.
     start_method
         ``"fork"``, ``"spawn"`` or ``"forkserver"`` for ``backend="process"``;
         ``None`` (default) uses the platform's default (``multiprocess.get_start_method()``).
@@ -122,7 +123,7 @@ def run(
     """
     session = _Session(pipeline, samples, locals())
     started = time.perf_counter()
-    with _gc_paused(session.backend.name == "process"):
+    with _gc_paused(session.backend.name in ("process", "dask")):
         outcomes = sorted(session.outcomes(), key=lambda outcome: outcome.index)
     result: RunResult[SampleT] = RunResult(
         samples=[o.sample for o in outcomes if o.failure is None],  # type: ignore[misc]
@@ -206,6 +207,7 @@ class _Session:
             "sequential",
             "thread",
             "executor",
+            "dask",
         ):
             msg = f"timeout= needs backend='process'; backend {self.backend.name!r} cannot stop a sample"
             raise ValueError(msg)
@@ -319,8 +321,8 @@ def _gc_paused(pause: bool) -> Iterator[None]:
     """Pause the cyclic garbage collector while results pile up in the parent.
 
     Each full collection scans every result collected so far, which made a run of
-    many small samples several times slower. Only for process backends: there no
-    user code runs in this process meanwhile.
+    many small samples several times slower. Only for backends whose workers are other
+    processes (process, dask): no user code runs in this process meanwhile.
     """
     if not pause or not gc.isenabled():
         yield
