@@ -229,7 +229,7 @@ def test_unpicklable_samples_and_processors_are_named(dask_client: Any) -> None:
 
 
 def test_timeout_is_refused(dask_client: Any) -> None:
-    with pytest.raises(ValueError, match="timeout= is not supported with backend='dask'"):
+    with pytest.raises(ValueError, match="timeout= needs backend='process'; backend 'dask'"):
         AddStep().run(number_samples(3), backend=dask_client, progress=False, timeout=5)
 
 

@@ -7,7 +7,9 @@ placeholders (``samples = [...]``) filled with real samples.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -86,3 +88,26 @@ def test_cache_and_save_snippet(tmp_path: Path, as_path: bool) -> None:
     assert [s.data for s in results] == [i + 2 + 3 + 4 for i in range(3)]
     assert len(list((cache_dir / "CustomProcessor").rglob("*.pickle"))) == 3
     assert len(list((save_dir / "CustomProcessor").rglob("*.pickle"))) == 3
+
+
+class CountingSlowStep(Processor):
+    """Sleeps like an expensive step and counts its calls (class-level, this process only)."""
+
+    calls: ClassVar[int] = 0
+
+    def process(self, sample: CustomSample) -> CustomSample:
+        type(self).calls += 1
+        time.sleep(0.2)
+        sample.data = sample.data + 1
+        return sample
+
+
+def test_cache_rerun_skips_the_expensive_step(tmp_path: Path) -> None:
+    process = Compose(Cache(processor=CountingSlowStep(), cache_dir=tmp_path), NoArgProcessor())
+    CountingSlowStep.calls = 0
+    first = [process(CustomSample(id=f"s{i}", data=i)) for i in range(3)]
+    assert CountingSlowStep.calls == 3
+    rerun = [process(CustomSample(id=f"s{i}", data=i)) for i in range(3)]
+    assert CountingSlowStep.calls == 3  # loaded, not recomputed: no sleep at all
+    assert [s.data for s in rerun] == [s.data for s in first] == [2, 3, 4]
+    assert rerun[0].processing_history == [("CountingSlowStep", ""), ("NoArgProcessor", "")]
