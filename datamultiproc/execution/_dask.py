@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import math
 import os
 import tempfile
 import threading
@@ -42,6 +41,7 @@ import cloudpickle
 from datamultiproc.core import Compose, Processor
 from datamultiproc.exceptions import ExecutionError, MissingDependencyError, StorageError
 from datamultiproc.execution._backends import Item, Job, Outcome, to_outcome, usable_cores
+from datamultiproc.execution._chunking import ChunkSizer
 from datamultiproc.execution._codec import (
     decode_outcomes,
     describe_unpicklable,
@@ -252,16 +252,20 @@ class _Feeder:
         tracker: Any = as_completed  # untyped; one per run
         self.client, self.job, self.items, self.plugin = client, job, items, plugin
         self.window = _DEPTH * slots
-        self.slots = slots
         self.done: Any = tracker(loop=client.loop, with_results=True, raise_errors=False)
         self.pending: dict[Any, _Chunk] = {}
         self.suspects: deque[Item] = deque()  # samples of chunks whose workers died
         self.ready: list[Outcome] = []  # outcomes made here (unpicklable samples)
         self.exhausted = False
-        self.taken = self.seq = 0
-        self.next_size = 1
-        self.seconds_per_sample: float | None = None
-        self.bytes_per_sample = 0.0
+        self.seq = 0
+        self.sizer = ChunkSizer(
+            fixed=job.chunksize,
+            total=job.total,
+            slots=slots,
+            target_seconds=_TARGET_SECONDS,
+            max_chunk=_MAX_CHUNK,
+            target_bytes=_TARGET_BYTES,
+        )
 
     def run(self) -> Iterator[Outcome]:
         """Yield outcomes until the input is used up and every chunk is back."""
@@ -297,7 +301,7 @@ class _Feeder:
                 self._submit(_Chunk(chunk, alone=False))
 
     def _next_chunk(self) -> list[Item]:
-        size = self._chunk_size()
+        size = self.sizer.size()
         chunk = []
         for item in self.items:
             chunk.append(item)
@@ -305,22 +309,8 @@ class _Feeder:
                 break
         else:
             self.exhausted = True
-        self.taken += len(chunk)
-        self.next_size = min(2 * self.next_size, _MAX_CHUNK)
+        self.sizer.took(len(chunk))
         return chunk
-
-    def _chunk_size(self) -> int:
-        if self.job.chunksize:
-            return self.job.chunksize
-        size = self.next_size
-        if self.seconds_per_sample is not None:
-            size = min(size, max(1, int(_TARGET_SECONDS / max(self.seconds_per_sample, 1e-7))))
-        if self.bytes_per_sample:
-            size = min(size, max(1, int(_TARGET_BYTES / self.bytes_per_sample)))
-        if self.job.total is not None:
-            left = self.job.total - self.taken
-            size = min(size, max(1, math.ceil(left / (2 * self.slots))))
-        return size
 
     def _submit(self, chunk: _Chunk) -> None:
         try:
@@ -330,8 +320,7 @@ class _Feeder:
             if not chunk.items:
                 return
             payload = encode_samples(chunk.items)
-        per_sample = len(payload) / len(chunk.items)
-        self.bytes_per_sample = 0.5 * (self.bytes_per_sample or per_sample) + 0.5 * per_sample
+        self.sizer.observe_bytes(len(payload), len(chunk.items))
         self.seq += 1
         future = self.client.submit(
             run_chunk, self.plugin, payload, key=f"{self.plugin}-{self.seq}", pure=False
@@ -371,7 +360,7 @@ class _Feeder:
 
         if future.status == "finished":
             label, blob, seconds = result
-            self._measured(seconds / len(chunk.items))
+            self.sizer.observe_seconds(seconds, len(chunk.items))
             yield from _decoded(blob, label)
             return
         if isinstance(result, CancelledError):
@@ -384,10 +373,6 @@ class _Feeder:
         failure = _describe_task_error(exc, tb, chunk.alone)
         for index, sample in chunk.items:
             yield to_outcome((index, sample.id, None, (), failure), "dask")
-
-    def _measured(self, per_sample: float) -> None:
-        old = self.seconds_per_sample
-        self.seconds_per_sample = per_sample if old is None else 0.7 * old + 0.3 * per_sample
 
 
 def _decoded(blob: bytes, label: str) -> list[Outcome]:

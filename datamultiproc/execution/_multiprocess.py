@@ -14,7 +14,6 @@ takes its slot. A sample over ``timeout`` is failed the same way.
 from __future__ import annotations
 
 import contextlib
-import math
 import selectors
 import signal
 import time
@@ -27,6 +26,7 @@ import multiprocess
 from datamultiproc.core import BaseSample
 from datamultiproc.exceptions import WorkerLostError
 from datamultiproc.execution._backends import Item, Job, Outcome, to_outcome
+from datamultiproc.execution._chunking import ChunkSizer
 from datamultiproc.execution._codec import (
     describe_unpicklable,
     encode,
@@ -110,11 +110,15 @@ class _Scheduler:
         self.retry: deque[_Pending] = deque()
         self.ready: list[Outcome] = []  # outcomes made in the parent (unpicklable samples)
         self.exhausted = False
-        self.taken = 0
         self.seq = 0
-        self.next_size = 1
-        self.seconds_per_sample: float | None = None
-        self.bytes_per_sample = 0.0
+        self.sizer = ChunkSizer(
+            fixed=job.chunksize,
+            total=job.total,
+            slots=pool.size,
+            target_seconds=_TARGET_SECONDS,
+            max_chunk=_MAX_CHUNK,
+            target_bytes=_TARGET_BYTES,
+        )
         self.deaths_without_progress = 0
         self.selector = selectors.DefaultSelector()
         self.registered: dict[int, WorkerProcess] = {}
@@ -177,8 +181,9 @@ class _Scheduler:
                 self._send(worker, chunk)
 
     def _next_chunk(self) -> _Chunk | None:
-        size = self._chunk_size()
+        size = self.sizer.size(requeued=len(self.retry))
         pending: list[_Pending] = []
+        new_samples = 0
         while self.retry and len(pending) < size:
             pending.append(self.retry.popleft())
         while not self.exhausted and len(pending) < size:
@@ -187,25 +192,12 @@ class _Scheduler:
                 self.exhausted = True
             else:
                 pending.append(_Pending(item[0], item[1], 0))
-                self.taken += 1
+                new_samples += 1
         if not pending:
             return None
         self.seq += 1
-        self.next_size = min(2 * self.next_size, _MAX_CHUNK)
+        self.sizer.took(new_samples)
         return _Chunk(self.seq, pending)
-
-    def _chunk_size(self) -> int:
-        if self.job.chunksize:
-            return self.job.chunksize
-        size = self.next_size
-        if self.seconds_per_sample is not None:
-            size = min(size, max(1, int(_TARGET_SECONDS / max(self.seconds_per_sample, 1e-7))))
-        if self.bytes_per_sample:
-            size = min(size, max(1, int(_TARGET_BYTES / self.bytes_per_sample)))
-        if self.job.total is not None:
-            left = self.job.total - self.taken + len(self.retry)
-            size = min(size, max(1, math.ceil(left / (2 * self.pool.size))))
-        return size
 
     def _send(self, worker: WorkerProcess, chunk: _Chunk) -> None:
         states = []
@@ -227,11 +219,7 @@ class _Scheduler:
                 worker.classes,
             )
         size = sum(len(memoryview(piece).cast("B")) for piece in pieces)
-        self.bytes_per_sample = (
-            0.5 * self.bytes_per_sample + 0.5 * size / len(chunk.items)
-            if self.bytes_per_sample
-            else size / len(chunk.items)
-        )
+        self.sizer.observe_bytes(size, len(chunk.items))
         if self.key not in worker.pipelines:
             worker.pipelines.add(self.key)
             pieces = encode(("pipeline", self.key, self.blob)) + pieces
@@ -264,12 +252,7 @@ class _Scheduler:
         seq, raws, seconds = message
         chunk = worker.in_flight.popleft()
         assert chunk.seq == seq, (chunk.seq, seq)
-        per_sample = seconds / max(len(raws), 1)
-        self.seconds_per_sample = (
-            per_sample
-            if self.seconds_per_sample is None
-            else 0.7 * self.seconds_per_sample + 0.3 * per_sample
-        )
+        self.sizer.observe_seconds(seconds, len(raws))
         self.deaths_without_progress = 0
         self._dispatch()  # keep this worker busy before decoding
         name = worker.name
