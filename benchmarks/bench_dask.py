@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import datamultiproc
-from datamultiproc.execution._backends import usable_cores
+from datamultiproc.execution._job import usable_cores
 
 try:  # the runner benchmark's workloads, when run from the repository root
     from bench_runner import WORKLOADS

@@ -32,7 +32,7 @@ import numpy as np
 
 import datamultiproc
 from datamultiproc import BaseSample, Processor
-from datamultiproc.execution._backends import usable_cores
+from datamultiproc.execution._job import usable_cores
 from datamultiproc.execution._pool import shutdown_pools
 
 

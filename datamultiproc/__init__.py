@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from datamultiproc._wiring import connect_layers as _connect_layers
 from datamultiproc.core import BaseSample, Compose, Processor, StepRecord
 from datamultiproc.exceptions import (
     CacheCorruptedError,
@@ -40,6 +41,8 @@ def history_frame(samples: Iterable[BaseSample]) -> pd.DataFrame:
 
     return _frames.history_frame(samples)
 
+
+_connect_layers()
 
 __all__ = [
     "BaseSample",

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from datamultiproc.core._records import current_recorder
 from datamultiproc.core._sample import BaseSample, values_equal
+from datamultiproc.core._services import runner
 from datamultiproc.exceptions import ProcessingError
-
-if TYPE_CHECKING:
-    from datamultiproc.execution import RunResult
 
 __all__ = ["FunctionStep", "Processor", "check_is_sample"]
 
@@ -118,7 +116,7 @@ class Processor(BaseModel):
             recorder.add(stage, params, time.perf_counter() - started)
         return result
 
-    def run(self, samples: Iterable[Any], **options: Any) -> RunResult[Any]:
+    def run(self, samples: Iterable[Any], **options: Any) -> Any:
         """Run this processor (or pipeline) over many samples in parallel.
 
         Same as :func:`datamultiproc.run` with ``self`` as the pipeline; see there
@@ -129,9 +127,7 @@ class Processor(BaseModel):
         RunResult
             Processed samples in input order, failures and step records.
         """
-        from datamultiproc.execution import run
-
-        return run(self, samples, **options)
+        return runner().run(self, samples, **options)
 
     def imap(self, samples: Iterable[Any], **options: Any) -> Iterator[Any]:
         """Run over many samples lazily, yielding processed samples.
@@ -144,9 +140,7 @@ class Processor(BaseModel):
         Iterator
             The processed samples; input is read only as they are consumed.
         """
-        from datamultiproc.execution import imap
-
-        return imap(self, samples, **options)
+        return runner().imap(self, samples, **options)
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):

@@ -1,6 +1,11 @@
-"""Execution: running a pipeline over many samples (imports core and storage)."""
+"""Execution: running a pipeline over many samples (imports core and storage).
 
-from datamultiproc.execution._backends import Backend, Job, Outcome
+Importing this layer registers its runner with core, for ``Processor.run`` and
+``Processor.imap``.
+"""
+
+from datamultiproc.core._services import register_runner
+from datamultiproc.execution._backends import Backend
 from datamultiproc.execution._events import (
     ProgressSink,
     RunEvent,
@@ -9,8 +14,12 @@ from datamultiproc.execution._events import (
     RunStatus,
     SampleFinished,
 )
+from datamultiproc.execution._job import Job, Outcome
+from datamultiproc.execution._options import RunOptions
 from datamultiproc.execution._result import RunResult
 from datamultiproc.execution._runner import imap, run
+
+register_runner(run, imap)
 
 __all__ = [
     "Backend",
@@ -19,6 +28,7 @@ __all__ = [
     "ProgressSink",
     "RunEvent",
     "RunFinished",
+    "RunOptions",
     "RunResult",
     "RunStarted",
     "RunStatus",

@@ -18,65 +18,23 @@ Adding a backend: write a class with ``name``, ``workers``, ``in_process`` and `
 from __future__ import annotations
 
 import concurrent.futures as cf
-import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import islice
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
-from datamultiproc.core import BaseSample, FailureRecord, Processor, SampleRecord, StepRecord
-from datamultiproc.execution._worker import RawOutcome, prepare_pipeline, run_payload, run_sample
+from datamultiproc.core import Processor
+from datamultiproc.execution._codec import decode_outcomes, encode_pipeline, encode_samples
+from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
+from datamultiproc.execution._worker import (
+    RawOutcome,
+    lost_outcome,
+    prepare_pipeline,
+    run_payload,
+    run_sample,
+)
 
-__all__ = [
-    "Backend",
-    "ExecutorBackend",
-    "Item",
-    "Job",
-    "Outcome",
-    "SerialBackend",
-    "ThreadBackend",
-    "resolve_backend",
-    "to_outcome",
-    "usable_cores",
-]
-
-Item = tuple[int, BaseSample]
-_new = tuple.__new__
-
-
-@dataclass(frozen=True)
-class Job:
-    """What a backend runs: the pipeline and the run's settings.
-
-    Attributes
-    ----------
-    pipeline
-        The processor to run on every sample.
-    stop
-        Set when the run must stop (Stop button, Ctrl-C).
-    timeout
-        Seconds one sample may take, or ``None``.
-    chunksize
-        Samples per work unit, or ``None`` to choose automatically.
-    total
-        Number of items if known, to balance the last chunks.
-    """
-
-    pipeline: Processor
-    stop: threading.Event
-    timeout: float | None = None
-    chunksize: int | None = None
-    total: int | None = None
-
-
-class Outcome(NamedTuple):
-    """One finished item: the processed sample (``None`` if it failed) and its records."""
-
-    index: int  # type: ignore[assignment]
-    sample: BaseSample | None
-    record: SampleRecord
-    failure: FailureRecord | None
+__all__ = ["Backend", "ExecutorBackend", "SerialBackend", "ThreadBackend", "resolve_backend"]
 
 
 class Backend(Protocol):
@@ -100,26 +58,6 @@ class Backend(Protocol):
     def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
         """Yield one outcome per item, pulling items lazily."""
         ...
-
-
-def to_outcome(raw: RawOutcome, worker: str, sample: BaseSample | None = None) -> Outcome:
-    """Turn a worker's plain outcome tuple into an :class:`Outcome`."""
-    index, sample_id, result, steps, failure = raw
-    # tuple.__new__ skips NamedTuple's Python-level constructors: this runs per sample.
-    records = tuple([_new(StepRecord, step) for step in steps])
-    if failure is None:
-        record = _new(SampleRecord, (index, sample_id, worker, "ok", records))
-        return _new(Outcome, (index, sample if sample is not None else result, record, None))
-    record = _new(SampleRecord, (index, sample_id, worker, "failed", records))
-    return Outcome(index, None, record, FailureRecord(index, sample_id, *failure, worker))
-
-
-def usable_cores() -> int:
-    """Return the number of cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class SerialBackend:
@@ -182,14 +120,10 @@ class ExecutorBackend:
         if self.local:
             setup_error = prepare_pipeline(job.pipeline)
             return lambda chunk: self.executor.submit(_run_local, job.pipeline, chunk, setup_error)
-        from datamultiproc.execution._codec import encode_pipeline, encode_samples
-
         key, blob = encode_pipeline(job.pipeline)
         return lambda chunk: self.executor.submit(run_payload, key, blob, encode_samples(chunk))
 
     def _outcomes(self, future: cf.Future[Any], chunk: list[Item]) -> Iterator[Outcome]:
-        from datamultiproc.execution._worker import lost_outcome
-
         try:
             worker, raws = future.result()
         except cf.BrokenExecutor as exc:
@@ -197,8 +131,6 @@ class ExecutorBackend:
                 yield to_outcome(lost_outcome(index, sample.id, f"worker died ({exc})"), "?")
             return
         if not self.local:
-            from datamultiproc.execution._codec import decode_outcomes
-
             raws = decode_outcomes(raws)
         for raw in raws:
             yield to_outcome(raw, worker)

@@ -40,7 +40,6 @@ import cloudpickle
 
 from datamultiproc.core import Compose, Processor
 from datamultiproc.exceptions import ExecutionError, MissingDependencyError, StorageError
-from datamultiproc.execution._backends import Item, Job, Outcome, to_outcome, usable_cores
 from datamultiproc.execution._chunking import ChunkSizer
 from datamultiproc.execution._codec import (
     decode_outcomes,
@@ -48,6 +47,7 @@ from datamultiproc.execution._codec import (
     encode_pipeline,
     encode_samples,
 )
+from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
 from datamultiproc.execution._worker import RawFailure, run_payload
 from datamultiproc.storage import Cache, Save
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from datamultiproc.core import BaseSample, FailureRecord, SampleRecord
-from datamultiproc.execution._backends import Item, Outcome
+from datamultiproc.execution._job import Item, Outcome
 
 __all__ = ["InputReader"]
 

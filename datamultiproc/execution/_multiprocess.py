@@ -25,7 +25,6 @@ import multiprocess
 
 from datamultiproc.core import BaseSample
 from datamultiproc.exceptions import WorkerLostError
-from datamultiproc.execution._backends import Item, Job, Outcome, to_outcome
 from datamultiproc.execution._chunking import ChunkSizer
 from datamultiproc.execution._codec import (
     describe_unpicklable,
@@ -35,6 +34,7 @@ from datamultiproc.execution._codec import (
     restore_sample,
     sample_state,
 )
+from datamultiproc.execution._job import Item, Job, Outcome, to_outcome
 from datamultiproc.execution._pool import WorkerPool, WorkerProcess, acquire_pool, release_pool
 from datamultiproc.execution._worker import lost_outcome
 

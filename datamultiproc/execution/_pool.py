@@ -24,12 +24,14 @@ from typing import Any
 
 import multiprocess
 
+from datamultiproc.execution._codec import encode, write_all
 from datamultiproc.execution._worker import worker_main
 
 __all__ = ["WorkerPool", "WorkerProcess", "acquire_pool", "release_pool", "shutdown_pools"]
 
 _PIPE_BYTES = 1 << 20  # bigger pipes mean fewer wake-ups per large array
-_F_SETPIPE_SZ = 1031
+#: ``fcntl.F_SETPIPE_SZ`` (Linux, Python >= 3.10); ``None`` where pipes cannot be resized.
+_F_SETPIPE_SZ: int | None = getattr(fcntl, "F_SETPIPE_SZ", None)
 _JOIN_SECONDS = 1.0
 
 
@@ -120,8 +122,6 @@ class WorkerPool:
                 continue
             with contextlib.suppress(OSError):
                 os.set_blocking(worker.task_fd, True)
-                from datamultiproc.execution._codec import encode, write_all
-
                 write_all(worker.task_fd, encode(("stop",)))
         for worker in self.live():
             worker.close()
@@ -146,11 +146,18 @@ class WorkerPool:
         result_w.close()
         worker = WorkerProcess(slot, process, task_w, result_r)
         os.set_blocking(worker.task_fd, False)
-        for fd in (worker.task_fd, worker.result_fd):
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
+        _enlarge_pipes(worker.task_fd, worker.result_fd)
         self.started += 1
         return worker
+
+
+def _enlarge_pipes(*fds: int) -> None:
+    """Grow the pipes to ``_PIPE_BYTES`` where the platform allows; keep them as they are elsewhere."""
+    if _F_SETPIPE_SZ is None:
+        return
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
 
 
 _IDLE: dict[tuple[str, int], WorkerPool] = {}  # warm pools waiting for the next run

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from datamultiproc.core import BaseSample, FailureRecord, SampleRecord
 from datamultiproc.execution._events import RunStatus
+from datamultiproc.execution._options import RunOptions
+from datamultiproc.execution._repr import result_html, result_text
+from datamultiproc.execution._services import result_views
 
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 (type hints only)
@@ -40,6 +43,8 @@ class RunResult(Generic[SampleT]):
         Name of the backend that ran it.
     workers
         Number of workers used.
+    options
+        The run's options as given (``None`` for a result made by hand).
     """
 
     samples: list[SampleT] = field(default_factory=list)
@@ -49,6 +54,7 @@ class RunResult(Generic[SampleT]):
     wall_seconds: float = 0.0
     backend: str = "sequential"
     workers: int = 1
+    options: RunOptions | None = None
 
     @property
     def n_ok(self) -> int:
@@ -71,38 +77,27 @@ class RunResult(Generic[SampleT]):
     def __len__(self) -> int:
         return len(self.samples)
 
-    # Views: pandas and HTML live in datamultiproc.notebook, imported only when asked for.
+    # DataFrame views: datamultiproc.notebook registers them (execution._services); pandas
+    # is imported only when one is asked for.
 
     def history(self) -> pd.DataFrame:
         """Return one row per sample and step; see :func:`datamultiproc.notebook.history_frame`."""
-        from datamultiproc.notebook import _frames
-
-        return _frames.result_history_frame(self)
+        return result_views().history(self)
 
     def cache_stats(self) -> pd.DataFrame:
         """Return one row per cached stage with hits, misses, hit rate and bytes."""
-        from datamultiproc.notebook import _frames
-
-        return _frames.result_cache_stats_frame(self)
+        return result_views().cache_stats(self)
 
     def timings(self) -> pd.DataFrame:
         """Return one row per stage with count, total, mean, median and p95 seconds."""
-        from datamultiproc.notebook import _frames
-
-        return _frames.result_timings_frame(self)
+        return result_views().timings(self)
 
     def failures_frame(self) -> pd.DataFrame:
         """Return one row per failed sample with its stage, error and traceback."""
-        from datamultiproc.notebook import _frames
-
-        return _frames.result_failures_frame(self)
+        return result_views().failures_frame(self)
 
     def __repr__(self) -> str:
-        from datamultiproc.notebook import _repr
-
-        return _repr.result_text(self)
+        return result_text(self)
 
     def _repr_html_(self) -> str:
-        from datamultiproc.notebook import _repr
-
-        return _repr.result_html(self)
+        return result_html(self)

@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from datamultiproc.core import BaseSample, FailureRecord, FunctionStep, Processor
 from datamultiproc.exceptions import (
@@ -26,7 +26,7 @@ from datamultiproc.exceptions import (
     ProcessingError,
     WorkerLostError,
 )
-from datamultiproc.execution._backends import Job, Outcome, resolve_backend
+from datamultiproc.execution._backends import resolve_backend
 from datamultiproc.execution._events import (
     ProgressSink,
     RunEvent,
@@ -36,13 +36,14 @@ from datamultiproc.execution._events import (
     SampleFinished,
 )
 from datamultiproc.execution._inputs import InputReader
+from datamultiproc.execution._job import Job, Outcome
+from datamultiproc.execution._options import OnError, ProgressOption, RunOptions
 from datamultiproc.execution._result import RunResult
+from datamultiproc.execution._services import create_display
 
-__all__ = ["OnError", "ProgressOption", "imap", "run"]
+__all__ = ["imap", "run"]
 
 SampleT = TypeVar("SampleT", bound=BaseSample)
-OnError = Literal["collect", "skip", "raise"]
-ProgressOption = bool | Literal["auto", "widget", "text"] | ProgressSink
 
 
 def run(
@@ -80,7 +81,8 @@ def run(
         Classes defined in a notebook work with each of them.
     progress
         ``True``/``"auto"`` (default: a widget in a notebook, text otherwise),
-        ``"widget"``, ``"text"``, ``False``, or a :class:`ProgressSink`.
+        ``"widget"``, ``"text"``, ``False``, or a :class:`ProgressSink` (which can
+        stop the run with :attr:`RunStarted.stop`).
     on_error
         ``"collect"`` (default): record failed samples, carry on, warn once at the
         end; ``"skip"``: the same without the warning; ``"raise"``: stop at the first
@@ -121,7 +123,16 @@ def run(
     >>> [s.data for s in result], result.status
     ([2], 'complete')
     """
-    session = _Session(pipeline, samples, locals())
+    options = RunOptions(
+        workers=workers,
+        backend=backend,
+        start_method=start_method,
+        progress=progress,
+        on_error=on_error,
+        chunksize=chunksize,
+        timeout=timeout,
+    )
+    session = _Session(pipeline, samples, options)
     started = time.perf_counter()
     with _gc_paused(session.backend.name in ("process", "dask")):
         outcomes = sorted(session.outcomes(), key=lambda outcome: outcome.index)
@@ -133,6 +144,7 @@ def run(
         wall_seconds=time.perf_counter() - started,
         backend=session.backend.name,
         workers=session.backend.workers,
+        options=options,
     )
     _update_cache_stats(session.backend, session.job.pipeline, result)
     return result
@@ -163,9 +175,18 @@ def imap(
     Iterator
         The processed samples.
     """
-    options = locals()
+    options = RunOptions(
+        workers=workers,
+        backend=backend,
+        start_method=start_method,
+        progress=progress,
+        on_error=on_error,
+        chunksize=chunksize,
+        timeout=timeout,
+        ordered=ordered,
+    )
     session = _Session(pipeline, samples, options)
-    return _in_order(session.outcomes()) if ordered else _samples(session.outcomes())
+    return _in_order(session.outcomes()) if options.ordered else _samples(session.outcomes())
 
 
 def _samples(outcomes: Iterator[Outcome]) -> Iterator[Any]:
@@ -193,17 +214,10 @@ def _in_order(outcomes: Iterator[Outcome]) -> Iterator[Any]:
 class _Session:
     """One run: checked options, the backend's outcome stream, events and status."""
 
-    def __init__(self, pipeline: Any, samples: Iterable[Any], options: dict[str, Any]) -> None:
-        self.on_error: OnError = _check_choice(
-            "on_error", options["on_error"], ("collect", "skip", "raise")
-        )
-        _check_positive("workers", options["workers"], int)
-        _check_positive("chunksize", options["chunksize"], int)
-        _check_positive("timeout", options["timeout"], (int, float))
-        self.backend = resolve_backend(
-            options["backend"], options["workers"], options["start_method"]
-        )
-        if options["timeout"] is not None and self.backend.name in (
+    def __init__(self, pipeline: Any, samples: Iterable[Any], options: RunOptions) -> None:
+        self.on_error: OnError = options.on_error
+        self.backend = resolve_backend(options.backend, options.workers, options.start_method)
+        if options.timeout is not None and self.backend.name in (
             "sequential",
             "thread",
             "executor",
@@ -215,11 +229,11 @@ class _Session:
         self.job = Job(
             pipeline=_as_pipeline(pipeline),
             stop=threading.Event(),
-            timeout=options["timeout"],
-            chunksize=options["chunksize"],
+            timeout=options.timeout,
+            chunksize=options.chunksize,
             total=self.reader.total,
         )
-        self.sink = _resolve_sink(options["progress"], self.job.stop)
+        self.sink = _resolve_sink(options.progress, self.job.stop)
         self.status: RunStatus = "complete"
         self.done = self.failed = 0
 
@@ -227,7 +241,15 @@ class _Session:
         """Yield outcomes in completion order, emitting events; see the module docstring."""
         started = time.perf_counter()
         stages = tuple(step.stage_name for step in self.job.pipeline.iter_processors())
-        self._emit(RunStarted(self.reader.total, stages, self.backend.name, self.backend.workers))
+        self._emit(
+            RunStarted(
+                self.reader.total,
+                stages,
+                self.backend.name,
+                self.backend.workers,
+                stop=self.job.stop.set,
+            )
+        )
         stream = self.backend.map(self.job, iter(self.reader))
         finished = False
         try:
@@ -343,36 +365,12 @@ def _as_pipeline(pipeline: Any) -> Processor:
     raise TypeError(msg)
 
 
-def _resolve_sink(progress: Any, stop: threading.Event) -> ProgressSink | None:
+def _resolve_sink(progress: ProgressOption | None, stop: threading.Event) -> ProgressSink | None:
     if progress is False or progress is None:
         return None
-    if hasattr(progress, "handle"):
-        return progress  # type: ignore[no-any-return]
-    mode = "auto" if progress is True else progress
-    if mode not in ("auto", "widget", "text"):
-        msg = f"progress must be True, False, 'auto', 'widget', 'text' or a ProgressSink, not {progress!r}"
-        raise ValueError(msg)
-    from datamultiproc.notebook._progress import create_progress_sink
-
-    return create_progress_sink(mode, stop=stop)  # type: ignore[arg-type]
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> Any:
-    if value not in choices:
-        msg = f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}"
-        raise ValueError(msg)
-    return value
-
-
-def _check_positive(name: str, value: Any, kind: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, kind):
-        msg = f"{name} must be a positive number or None, not {value!r}"
-        raise TypeError(msg)
-    if value <= 0:
-        msg = f"{name} must be positive, not {value!r}"
-        raise ValueError(msg)
+    if not isinstance(progress, (bool, str)):
+        return progress  # any object with handle(event), checked by RunOptions
+    return create_display("auto" if progress is True else progress, stop=stop)
 
 
 def _update_cache_stats(backend: Any, pipeline: Processor, result: RunResult[Any]) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datamultiproc.core import FailureRecord
 from datamultiproc.execution import RunResult
-from datamultiproc.notebook._repr import MAX_FAILURES_SHOWN
+from datamultiproc.execution._repr import MAX_FAILURES_SHOWN
 from tests.unit.notebook.records import cached_run
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from datamultiproc.notebook._tallies import tally_by_stage
+from datamultiproc.storage import CacheStats
 
 if TYPE_CHECKING:
     from datamultiproc.execution import RunResult
@@ -45,12 +45,9 @@ def result_html(result: RunResult[Any]) -> str:
         ("backend", f"{html.escape(result.backend)}, {result.workers} worker(s)"),
     ]
     rows.extend(
-        (
-            f"cache {html.escape(stage)}",
-            f"{t.hit_rate:.0%} hits ({t.hits:,} of {t.hits + t.misses:,})",
-        )
-        for stage, t in tally_by_stage(result.records).items()
-        if t.cached
+        (f"cache {html.escape(stage)}", f"{s.hit_rate:.0%} hits ({s.hits:,} of {s.lookups:,})")
+        for stage, s in _cache_stats_by_stage(result).items()
+        if s.lookups
     )
     body = "".join(
         f'<tr><th style="text-align:left;padding-right:1em">{name}</th>'
@@ -61,6 +58,12 @@ def result_html(result: RunResult[Any]) -> str:
         '<div class="datamultiproc-result"><b>RunResult</b>'
         f"<table>{body}</table>{_failures_html(result)}</div>"
     )
+
+
+def _cache_stats_by_stage(result: RunResult[Any]) -> dict[str, CacheStats]:
+    steps = [step for record in result.records for step in record.steps]
+    stages = dict.fromkeys(step.stage for step in steps if step.cache_hit is not None)
+    return {stage: CacheStats.from_records(steps, stage=stage) for stage in stages}
 
 
 def _failures_html(result: RunResult[Any]) -> str:

@@ -1,0 +1,56 @@
+"""Connects the layers: the services a lower layer offers and a higher one implements.
+
+``import datamultiproc`` runs :func:`connect_layers` once. Execution registered its
+runner with core when it was imported; here the notebook layer's progress displays
+and ``RunResult`` DataFrame views are registered with execution, as factories that
+import :mod:`datamultiproc.notebook` (and pandas or ipywidgets) only when first used.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from datamultiproc.execution import ProgressSink, RunResult
+from datamultiproc.execution._services import (
+    DisplayMode,
+    ResultViews,
+    register_display_factory,
+    register_result_views,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd  # noqa: TID251 (type hints only)
+
+__all__ = ["connect_layers"]
+
+
+def connect_layers() -> None:
+    """Register the notebook layer's displays and views with the execution layer."""
+    register_display_factory(_create_display)
+    register_result_views(
+        ResultViews(
+            history=_view("result_history_frame"),
+            cache_stats=_view("result_cache_stats_frame"),
+            timings=_view("result_timings_frame"),
+            failures_frame=_view("result_failures_frame"),
+        )
+    )
+
+
+def _create_display(mode: DisplayMode, *, stop: threading.Event) -> ProgressSink:
+    from datamultiproc.notebook import _progress
+
+    return _progress.create_progress_sink(mode, stop=stop)
+
+
+def _view(name: str) -> Callable[[RunResult[Any]], pd.DataFrame]:
+    def view(result: RunResult[Any]) -> pd.DataFrame:
+        from datamultiproc.notebook import _frames
+
+        frame: pd.DataFrame = getattr(_frames, name)(result)
+        return frame
+
+    view.__name__ = name
+    return view
