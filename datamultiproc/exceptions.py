@@ -13,7 +13,6 @@ The hierarchy::
     └── MissingDependencyError(ImportError)
                                         an optional extra is not installed
     DatamultiprocWarning(UserWarning)
-    ├── StartMethodWarning              a start method cannot work as asked
     ├── CacheWarning                    a cache entry was recomputed or cannot be keyed
     └── FailuresWarning                 a run finished with failed samples
 
@@ -32,7 +31,6 @@ __all__ = [
     "MissingDependencyError",
     "NotPicklableError",
     "ProcessingError",
-    "StartMethodWarning",
     "StorageError",
     "WorkerLostError",
 ]
@@ -99,10 +97,6 @@ class MissingDependencyError(DatamultiprocError, ImportError):
 
 class DatamultiprocWarning(UserWarning):
     """Base class of every warning issued by datamultiproc."""
-
-
-class StartMethodWarning(DatamultiprocWarning):
-    """The requested start method cannot work as asked on this platform."""
 
 
 class CacheWarning(DatamultiprocWarning):

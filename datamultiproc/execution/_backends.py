@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any, Protocol
 
 from datamultiproc.core import Processor
+from datamultiproc.execution._chunking import ChunkSizer
 from datamultiproc.execution._codec import decode_outcomes, encode_pipeline, encode_samples
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
 from datamultiproc.execution._worker import (
@@ -35,6 +36,9 @@ from datamultiproc.execution._worker import (
 )
 
 __all__ = ["Backend", "ExecutorBackend", "SerialBackend", "ThreadBackend", "resolve_backend"]
+
+_TARGET_SECONDS = 0.02  # worker time per chunk when chunksize=None, as for backend="process"
+_MAX_CHUNK = 1024
 
 
 class Backend(Protocol):
@@ -82,46 +86,74 @@ class ExecutorBackend:
     A ``ThreadPoolExecutor`` runs samples as they are (no pickling; ``setup()`` runs
     once, the threads share the pipeline); any other executor gets pickled payloads.
     Work already running cannot be stopped: ``stop`` and interrupts cancel the rest.
+
+    Parameters
+    ----------
+    executor
+        The executor to submit chunks to.
+    workers
+        How many tasks it runs at once (executors do not say so publicly); two chunks
+        per worker are kept submitted. ``None``: the usable cores.
+    owned
+        Shut the executor down when the run ends.
     """
 
     name = "executor"
 
-    def __init__(self, executor: cf.Executor, *, owned: bool = False) -> None:
+    def __init__(
+        self, executor: cf.Executor, *, workers: int | None = None, owned: bool = False
+    ) -> None:
         self.executor = executor
-        self.workers = int(getattr(executor, "_max_workers", 0) or usable_cores())
+        self.workers = workers if workers is not None else usable_cores()
         self.owned = owned
         self.local = isinstance(executor, cf.ThreadPoolExecutor)
         self.in_process = self.local
 
     def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
         """Keep two chunks per worker submitted; yield outcomes as chunks complete."""
-        submit = self._submitter(job)
-        size = job.chunksize or 1
+        sizer = ChunkSizer(
+            fixed=job.chunksize,
+            total=job.total,
+            slots=self.workers,
+            target_seconds=_TARGET_SECONDS,
+            max_chunk=_MAX_CHUNK,
+        )
+        submit = self._submitter(job, sizer)
         pending: dict[cf.Future[Any], list[Item]] = {}
         try:
             while True:
                 while len(pending) < 2 * self.workers and not job.stop.is_set():
-                    chunk = list(islice(items, size))
+                    chunk = list(islice(items, sizer.size()))
                     if not chunk:
                         break
+                    sizer.took(len(chunk))
                     pending[submit(chunk)] = chunk
                 if not pending or job.stop.is_set():
                     return
                 done, _ = cf.wait(pending, timeout=0.05, return_when=cf.FIRST_COMPLETED)
                 for future in done:
-                    yield from self._outcomes(future, pending.pop(future))
+                    outcomes = list(self._outcomes(future, pending.pop(future)))
+                    seconds = sum(s.seconds for o in outcomes for s in o.record.steps)
+                    sizer.observe_seconds(seconds, len(outcomes))
+                    yield from outcomes
         finally:
             for future in pending:
                 future.cancel()
             if self.owned:
                 self.executor.shutdown(wait=False, cancel_futures=True)
 
-    def _submitter(self, job: Job) -> Any:
+    def _submitter(self, job: Job, sizer: ChunkSizer) -> Callable[[list[Item]], cf.Future[Any]]:
         if self.local:
             setup_error = prepare_pipeline(job.pipeline)
             return lambda chunk: self.executor.submit(_run_local, job.pipeline, chunk, setup_error)
         key, blob = encode_pipeline(job.pipeline)
-        return lambda chunk: self.executor.submit(run_payload, key, blob, encode_samples(chunk))
+
+        def submit(chunk: list[Item]) -> cf.Future[Any]:
+            payload = encode_samples(chunk)
+            sizer.observe_bytes(len(payload), len(chunk))
+            return self.executor.submit(run_payload, key, blob, payload)
+
+        return submit
 
     def _outcomes(self, future: cf.Future[Any], chunk: list[Item]) -> Iterator[Outcome]:
         try:
@@ -150,7 +182,7 @@ class ThreadBackend(ExecutorBackend):
 
     def __init__(self, workers: int) -> None:
         pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="datamultiproc")
-        super().__init__(pool, owned=True)
+        super().__init__(pool, workers=workers, owned=True)
 
 
 def resolve_backend(backend: Any, workers: int | None, start_method: str | None) -> Any:
@@ -165,7 +197,7 @@ def resolve_backend(backend: Any, workers: int | None, start_method: str | None)
     if backend == "thread":
         return ThreadBackend(count)
     if isinstance(backend, cf.Executor):
-        return ExecutorBackend(backend)
+        return ExecutorBackend(backend, workers=workers)
     if backend == "dask" or type(backend).__module__.startswith("distributed"):
         from datamultiproc.execution._dask import dask_backend
 

@@ -69,7 +69,9 @@ def run(
         Any iterable of samples, generators included; read lazily, with a bounded
         number in flight. Ids must be unique.
     workers
-        Number of workers; ``None`` (default) uses every usable core.
+        Number of workers; ``None`` (default) uses every usable core. With an
+        Executor as ``backend``, say how many tasks it runs at once (default: the
+        usable cores); two chunks per worker are kept submitted.
     backend
         ``"process"`` (default: worker processes, built on ``multiprocess``),
         ``"thread"``, ``"sequential"`` (in this process, for debugging),

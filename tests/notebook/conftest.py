@@ -40,20 +40,6 @@ def jupyter_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
 
 
-def require_runner() -> None:
-    """Skip, saying why, while ``datamultiproc.run`` is still the placeholder."""
-    import datamultiproc
-
-    try:
-        datamultiproc.run(datamultiproc.Compose(), [], backend="sequential", progress=False)
-    except NotImplementedError:
-        pytest.skip(
-            "datamultiproc.run raises NotImplementedError: the runner (issue 4) has not landed"
-        )
-    except Exception:
-        return  # any other outcome means a real runner is there
-
-
 def execute_notebook(name: str, workdir: Path, *, timeout: int = 600) -> Any:
     """Run ``notebooks/<name>`` in a real kernel with cwd ``workdir``; return the notebook."""
     import nbformat

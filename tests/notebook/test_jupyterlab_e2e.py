@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.notebook.conftest import ARTIFACTS, NOTEBOOKS, require_runner
+from tests.notebook.conftest import ARTIFACTS, NOTEBOOKS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.usefixtures("jupyter_path")]
 
@@ -139,7 +139,6 @@ def test_stop_button_in_jupyterlab_ends_the_run(lab: str, tmp_path: Path) -> Non
 @contextlib.contextmanager
 def _browser_page(screenshot: str) -> Iterator[Any]:
     """Yield a Chromium page; save a screenshot of it to the artifacts at the end."""
-    require_runner()
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: run .ci/install-browser (as root) to install it")
     sync_api = pytest.importorskip(

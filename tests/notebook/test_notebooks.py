@@ -12,7 +12,6 @@ from tests.notebook.conftest import (
     displayed_widget_ids,
     execute_notebook,
     html,
-    require_runner,
     text,
     widget_states,
 )
@@ -20,11 +19,6 @@ from tests.notebook.conftest import (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.usefixtures("jupyter_path")]
 
 SAMPLES = 200
-
-
-@pytest.fixture(autouse=True)
-def _runner() -> None:
-    require_runner()
 
 
 def test_quickstart(tmp_path: Path) -> None:

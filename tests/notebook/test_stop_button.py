@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.notebook.conftest import require_runner
-
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.usefixtures("jupyter_path")]
 
 CLICK = {"method": "custom", "content": {"event": "click"}}
@@ -97,7 +95,6 @@ print("stopped:", stop.is_set(), "after", done, panel.bar.bar_style)
 
 
 def test_stop_ends_a_real_run_with_the_results_so_far(kernel: Any) -> None:
-    require_runner()
     out = execute(
         kernel,
         """

@@ -13,6 +13,7 @@ import datamultiproc
 from datamultiproc import Compose, ProcessingError, run
 from datamultiproc.exceptions import FailuresWarning
 from datamultiproc.execution import RunFinished, RunStarted, SampleFinished, imap
+from datamultiproc.execution._job import usable_cores
 from datamultiproc.execution._runner import RemoteTraceback
 from tests.helpers import AddStep, DoubleStep, FailOn, NumberSample, SetupLog, number_samples
 
@@ -272,3 +273,39 @@ def test_bad_pipeline_raises() -> None:
 
 def test_run_is_exported() -> None:
     assert datamultiproc.run is run
+
+
+class CountingThreadPool(cf.ThreadPoolExecutor):
+    """A thread pool that notes the size of every chunk submitted to it."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.chunks: list[int] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        self.chunks.append(len(args[1]))  # _run_local(pipeline, chunk, setup_error)
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_executor_chunks_adapt_when_chunksize_is_none() -> None:
+    with CountingThreadPool(2) as executor:
+        result = run(AddStep(), number_samples(2000), backend=executor, progress=False)
+    assert [s.data for s in result] == list(range(1, 2001))
+    assert executor.chunks[0] == 1  # starts small, the cost of a sample unknown
+    assert max(executor.chunks) >= 16  # then grows for quick samples
+    assert sum(executor.chunks) == 2000
+
+
+def test_executor_keeps_a_chosen_chunksize() -> None:
+    with CountingThreadPool(2) as executor:
+        run(AddStep(), number_samples(20), backend=executor, chunksize=3, progress=False)
+    assert executor.chunks == [3] * 6 + [2]
+
+
+def test_executor_workers_come_from_the_workers_option() -> None:
+    with cf.ThreadPoolExecutor(3) as executor:
+        assert run(AddStep(), number_samples(4), backend=executor, progress=False).workers == (
+            usable_cores()
+        )
+        result = run(AddStep(), number_samples(4), backend=executor, workers=3, progress=False)
+    assert result.workers == 3
