@@ -173,6 +173,31 @@ def test_process_pool_executor_backend() -> None:
     assert result.records[0].worker.startswith("process-")
 
 
+def test_a_custom_sink_stops_worker_processes_through_run_started() -> None:
+    import psutil
+
+    from datamultiproc.execution import RunStarted, SampleFinished
+
+    class StopAfter:
+        def __init__(self) -> None:
+            self.finished = 0
+
+        def handle(self, event: object) -> None:
+            if isinstance(event, RunStarted):
+                self.stop = event.stop
+            elif isinstance(event, SampleFinished):
+                self.finished += 1
+                if self.finished == 20:
+                    self.stop()
+
+    pipeline = Compose(SleepOn(ids=[f"s{i}" for i in range(500)], seconds=0.01), AddStep())
+    result = pipeline.run(number_samples(500), workers=2, chunksize=1, progress=StopAfter())
+    assert result.status == "interrupted"
+    assert 20 <= result.n_ok < 500
+    for pid in {int(record.worker.split("-")[1]) for record in result.records}:
+        assert not psutil.pid_exists(pid)  # the workers were shut down and reaped
+
+
 def test_thread_backend() -> None:
     result = AddStep().run(number_samples(20), backend="thread", workers=2, progress=False)
     assert [s.data for s in result] == list(range(1, 21))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -309,3 +310,55 @@ def test_executor_workers_come_from_the_workers_option() -> None:
         )
         result = run(AddStep(), number_samples(4), backend=executor, workers=3, progress=False)
     assert result.workers == 3
+
+
+class StopAfter:
+    """A custom progress sink that stops the run through ``RunStarted.stop``."""
+
+    def __init__(self, samples: int) -> None:
+        self.samples, self.finished = samples, 0
+        self.events: list[Any] = []
+
+    def handle(self, event: Any) -> None:
+        self.events.append(event)
+        if isinstance(event, RunStarted):
+            self.stop = event.stop
+        elif isinstance(event, SampleFinished):
+            self.finished += 1
+            if self.finished == self.samples:
+                self.stop()
+
+
+@pytest.mark.parametrize("backend", ["sequential", "thread"])
+def test_a_custom_sink_can_stop_the_run(backend: str) -> None:
+    sink = StopAfter(5)
+    result = run(
+        AddStep(), number_samples(2000), backend=backend, workers=2, chunksize=1, progress=sink
+    )
+    assert result.status == "interrupted"
+    assert 5 <= result.n_ok < 2000
+    assert [s.data for s in result] == [int(s.id[1:]) + 1 for s in result]
+    assert isinstance(sink.events[-1], RunFinished)
+    assert sink.events[-1].status == "interrupted"
+
+
+def test_a_custom_sink_can_stop_imap() -> None:
+    sink = StopAfter(3)
+    samples = list(imap(AddStep(), number_samples(100), backend="sequential", progress=sink))
+    assert len(samples) == 3
+    assert sink.events[-1].status == "interrupted"
+
+
+def test_a_hand_made_run_started_has_a_harmless_stop() -> None:
+    event = RunStarted(10, ("AddStep",), "sequential", 1)
+    event.stop()  # nothing to stop
+    assert event == RunStarted(10, ("AddStep",), "sequential", 1, stop=print)
+
+
+def test_the_result_keeps_the_run_options() -> None:
+    result = run(AddStep(), number_samples(3), backend="sequential", chunksize=2, progress=False)
+    assert result.options is not None
+    assert (result.options.backend, result.options.chunksize) == ("sequential", 2)
+    assert result.options.changed() == {"backend": "sequential", "progress": False, "chunksize": 2}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.options.workers = 3  # type: ignore[misc]
