@@ -10,6 +10,7 @@ import pytest
 
 import datamultiproc
 from datamultiproc import exceptions
+from tests.helpers import AddStep
 
 
 def test_all_is_sorted_and_complete() -> None:
@@ -23,7 +24,46 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_seed_imports_work() -> None:
-    from datamultiproc import BaseSample, Cache, Compose, ProcessingError, Processor, Save  # noqa: F401
+    # The design document's imports, used together as it uses them.
+    from datamultiproc import BaseSample, Cache, Compose, ProcessingError, Processor, Save
+
+    class Sample(BaseSample):
+        data: int
+
+    class AddOne(Processor):
+        def process(self, sample: Sample) -> Sample:
+            sample.data += 1
+            return sample
+
+    assert all(issubclass(step, Processor) for step in (Cache, Compose, Save))
+    assert issubclass(ProcessingError, datamultiproc.DatamultiprocError)
+    pipeline = Compose(AddOne(), AddOne())
+    result = pipeline.run([Sample(id="a", data=1)], backend="sequential", progress=False)
+    assert [sample.data for sample in result] == [3]
+    assert result.samples[0].processing_history == [("AddOne", ""), ("AddOne", "")]
+
+
+def test_without_a_registered_runner_processor_run_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datamultiproc.core import _services
+
+    monkeypatch.setattr(_services, "_registered", [])
+    with pytest.raises(exceptions.ExecutionError, match="no runner registered: import"):
+        AddStep().run([], backend="sequential", progress=False)
+
+
+def test_without_registered_views_the_frames_say_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datamultiproc.execution import _services
+
+    monkeypatch.setattr(_services, "_views", [])
+    monkeypatch.setattr(_services, "_display", [])
+    with pytest.raises(exceptions.ExecutionError, match="no DataFrame views registered"):
+        datamultiproc.RunResult().history()
+    with pytest.raises(exceptions.ExecutionError, match="no progress display registered"):
+        AddStep().run([], backend="sequential", progress="text")
 
 
 @pytest.mark.parametrize("name", [n for n in datamultiproc.__all__ if n != "__version__"])

@@ -29,6 +29,7 @@ def test_without_distributed_the_error_names_the_extra(monkeypatch: pytest.Monke
         run(AddStep(), number_samples(3), backend="dask", progress=False)
 
 
+@pytest.mark.slow  # needs the dask extra: the check runs once distributed is imported
 def test_a_cluster_is_not_a_client() -> None:
     class LocalCluster:  # what a user might pass by mistake
         __module__ = "distributed.deploy.local"

@@ -230,17 +230,25 @@ def test_reassigned_array_parameter_is_seen_even_at_a_reused_address() -> None:
 
 
 class Node:
-    def __init__(self) -> None:
+    def __init__(self, value: int = 0) -> None:
+        self.value = value
         self.links: list[Node] = []
 
 
+def ring(size: int, value: int = 0) -> Node:
+    """Nodes that each link to the next and to themselves: a cyclic parameter object."""
+    nodes = [Node(value) for _ in range(size)]
+    for position, node in enumerate(nodes):
+        node.links = [nodes[(position + 1) % size], node]
+    return nodes[0]
+
+
 def test_cyclic_parameter_objects_terminate() -> None:
-    first, second = Node(), Node()
-    first.links = [second, first]
-    second.links = [first, second]
-    assert digest(HoldsObject(config=first, weights=np.zeros(1))) == digest(
-        HoldsObject(config=first, weights=np.zeros(1))
-    )
+    # Separately built cycles: equal contents give one key, other contents another.
+    first = digest(HoldsObject(config=ring(2), weights=np.zeros(1)))
+    assert digest(HoldsObject(config=ring(2), weights=np.zeros(1))) == first
+    assert digest(HoldsObject(config=ring(2, value=1), weights=np.zeros(1))) != first
+    assert digest(HoldsObject(config=ring(3), weights=np.zeros(1))) != first
 
 
 def test_mixin_code_is_part_of_the_fingerprint() -> None:
