@@ -187,6 +187,8 @@ class ThreadBackend(ExecutorBackend):
 
 def resolve_backend(backend: Any, workers: int | None, start_method: str | None) -> Any:
     """Return the backend object for the ``backend=`` argument of :func:`~datamultiproc.run`."""
+    # The process and Dask backends are imported when asked for: they load multiprocess
+    # and distributed, which `import datamultiproc` does not need.
     count = workers if workers is not None else usable_cores()
     if backend == "process":
         from datamultiproc.execution._multiprocess import MultiprocessBackend
