@@ -40,11 +40,11 @@ def register_runner(run: Callable[..., Any], imap: Callable[..., Iterator[Any]])
 
     Examples
     --------
-    >>> before = runner()
-    >>> register_runner(lambda pipeline, samples, **options: list(samples), iter)
-    >>> runner().run(None, [1, 2])
-    [1, 2]
-    >>> register_runner(before.run, before.imap)
+    >>> from datamultiproc.core import _services
+    >>> from datamultiproc.execution import imap, run
+    >>> _services.register_runner(run, imap)  # what importing datamultiproc.execution does
+    >>> _services.runner().run is run
+    True
     """
     _registered[:] = [Runner(run=run, imap=imap)]
 
