@@ -24,7 +24,7 @@ from datamultiproc.exceptions import (
     WorkerLostError,
 )
 from datamultiproc.execution import RunResult, run
-from datamultiproc.storage import Cache, Save
+from datamultiproc.storage import Cache, Plan, Save
 
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 (type hints only)
@@ -54,6 +54,7 @@ __all__ = [
     "ExecutionError",
     "MissingDependencyError",
     "NotPicklableError",
+    "Plan",
     "ProcessingError",
     "Processor",
     "RunResult",

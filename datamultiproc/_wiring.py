@@ -2,7 +2,8 @@
 
 ``import datamultiproc`` runs :func:`connect_layers` once. Execution registered its
 runner with core when it was imported; here the notebook layer's progress displays
-and ``RunResult`` DataFrame views are registered with execution, as factories that
+and ``RunResult`` DataFrame views are registered with execution (and the
+``Plan`` DataFrame view with storage), as factories that
 import :mod:`datamultiproc.notebook` (and pandas or ipywidgets) only when first used.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from datamultiproc.execution import ProgressSink, RunResult
+from datamultiproc.storage import Plan, register_plan_frame
 from datamultiproc.execution._services import (
     DisplayMode,
     ResultViews,
@@ -27,8 +29,9 @@ __all__ = ["connect_layers"]
 
 
 def connect_layers() -> None:
-    """Register the notebook layer's displays and views with the execution layer."""
+    """Register the notebook layer's displays and views with the execution and storage layers."""
     register_display_factory(_create_display)
+    register_plan_frame(_plan_frame)
     register_result_views(
         ResultViews(
             history=_view("result_history_frame"),
@@ -37,6 +40,12 @@ def connect_layers() -> None:
             failures_frame=_view("result_failures_frame"),
         )
     )
+
+
+def _plan_frame(plan: Plan) -> pd.DataFrame:
+    from datamultiproc.notebook import _frames
+
+    return _frames.plan_frame(plan)
 
 
 def _create_display(mode: DisplayMode, *, stop: threading.Event) -> ProgressSink:

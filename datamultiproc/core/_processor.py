@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from datamultiproc.core._records import current_recorder
 from datamultiproc.core._sample import BaseSample, values_equal
-from datamultiproc.core._services import runner
+from datamultiproc.core._services import planner, runner
 from datamultiproc.exceptions import ProcessingError
 
 __all__ = ["FunctionStep", "Processor", "check_is_sample"]
@@ -128,6 +128,20 @@ class Processor(BaseModel):
             Processed samples in input order, failures and step records.
         """
         return runner().run(self, samples, **options)
+
+    def plan(self, samples: Iterable[Any]) -> Any:
+        """Say what running this pipeline over ``samples`` would load and compute; run nothing.
+
+        Same as :func:`datamultiproc.storage.plan` with ``self`` as the pipeline: per
+        Cache, how many samples would hit and miss, why, and the estimated worker
+        seconds of the misses. Nothing runs and nothing is written.
+
+        Returns
+        -------
+        Plan
+            Shows as a table in a notebook; ``plan.to_frame()`` gives a DataFrame.
+        """
+        return planner()(self, samples)
 
     def imap(self, samples: Iterable[Any], **options: Any) -> Iterator[Any]:
         """Run over many samples lazily, yielding processed samples.

@@ -46,6 +46,12 @@ class StepRecord(NamedTuple):
         Bytes written to a cache or save file.
     recomputed
         ``True`` when a corrupt cache entry was found and recomputed.
+    reason
+        For a cache miss, why it missed in words, e.g. ``"parameter h: 0.4 → 0.5"``,
+        ``"new sample"`` or ``"entry corrupt"``; ``None`` otherwise.
+    computed_seconds
+        For a cache hit, the worker seconds the entry took to compute when it was
+        stored (``None`` for entries written before timings were kept).
     """
 
     step: int
@@ -57,6 +63,8 @@ class StepRecord(NamedTuple):
     bytes_read: int = 0
     bytes_written: int = 0
     recomputed: bool = False
+    reason: str | None = None
+    computed_seconds: float | None = None
 
 
 class FailureRecord(NamedTuple):
@@ -135,6 +143,7 @@ class StepRecorder:
         status: str = "ok",
         bytes_read: int = 0,
         bytes_written: int = 0,
+        computed_seconds: float | None = None,
     ) -> None:
         """Append a record for a step that just ended."""
         self.records.append(
@@ -147,16 +156,22 @@ class StepRecorder:
                 status,
                 bytes_read,
                 bytes_written,
+                computed_seconds=computed_seconds,
             )
         )
 
     def mark_last(
-        self, *, cache_hit: bool | None, bytes_written: int = 0, recomputed: bool = False
+        self,
+        *,
+        cache_hit: bool | None,
+        bytes_written: int = 0,
+        recomputed: bool = False,
+        reason: str | None = None,
     ) -> None:
         """Set the cache outcome of the most recent record (a Cache marks the step it wrapped)."""
         if self.records:
             self.records[-1] = self.records[-1]._replace(
-                cache_hit=cache_hit, bytes_written=bytes_written, recomputed=recomputed
+                cache_hit=cache_hit, bytes_written=bytes_written, recomputed=recomputed, reason=reason
             )
 
 

@@ -2,18 +2,19 @@
 
 Core imports nothing above it. :meth:`Processor.run` and :meth:`Processor.imap` need
 the runner, which lives in :mod:`datamultiproc.execution`; that layer registers it
-here when it is imported (``import datamultiproc`` does so).
+here when it is imported (``import datamultiproc`` does so). :meth:`Processor.plan`
+needs Cache, so :mod:`datamultiproc.storage` registers its planner the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from datamultiproc.exceptions import ExecutionError
 
-__all__ = ["Runner", "register_runner", "runner"]
+__all__ = ["Runner", "planner", "register_planner", "register_runner", "runner"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +62,25 @@ def runner() -> Runner:
         msg = "no runner registered: import datamultiproc (or datamultiproc.execution) first"
         raise ExecutionError(msg)
     return _registered[0]
+
+
+_planners: list[Callable[[Any, Iterable[Any]], Any]] = []
+
+
+def register_planner(plan: Callable[[Any, Iterable[Any]], Any]) -> None:
+    """Make ``plan(pipeline, samples)`` the implementation of :meth:`Processor.plan`."""
+    _planners[:] = [plan]
+
+
+def planner() -> Callable[[Any, Iterable[Any]], Any]:
+    """Return the registered planner.
+
+    Raises
+    ------
+    ExecutionError
+        If none was registered (``datamultiproc.storage`` was never imported).
+    """
+    if not _planners:
+        msg = "no planner registered: import datamultiproc (or datamultiproc.storage) first"
+        raise ExecutionError(msg)
+    return _planners[0]

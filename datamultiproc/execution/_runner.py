@@ -40,6 +40,7 @@ from datamultiproc.execution._job import Job, Outcome
 from datamultiproc.execution._options import OnError, ProgressOption, RunOptions
 from datamultiproc.execution._result import RunResult
 from datamultiproc.execution._services import create_display
+from datamultiproc.storage._plan import reasons_before_run, settle_reasons
 
 __all__ = ["imap", "run"]
 
@@ -135,13 +136,14 @@ def run(
         timeout=timeout,
     )
     session = _Session(pipeline, samples, options)
+    before = reasons_before_run(session.job.pipeline)  # new configurations, before entries appear
     started = time.perf_counter()
     with _gc_paused(session.backend.name in ("process", "dask")):
         outcomes = sorted(session.outcomes(), key=lambda outcome: outcome.index)
     result: RunResult[SampleT] = RunResult(
         samples=[o.sample for o in outcomes if o.failure is None],  # type: ignore[misc]
         failures=[o.failure for o in outcomes if o.failure is not None],
-        records=[o.record for o in outcomes],
+        records=settle_reasons([o.record for o in outcomes], before),
         status=session.status,
         wall_seconds=time.perf_counter() - started,
         backend=session.backend.name,

@@ -12,14 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 from datamultiproc.core import BaseSample
 from datamultiproc.notebook._tallies import tally_by_stage
+from datamultiproc.storage._plan import format_reasons
 
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 (type hints only)
+
+    from datamultiproc.storage import Plan
 
     from datamultiproc.execution import RunResult
 
 __all__ = [
     "history_frame",
+    "plan_frame",
     "result_cache_stats_frame",
     "result_failures_frame",
     "result_history_frame",
@@ -33,7 +37,8 @@ def result_history_frame(result: RunResult[Any]) -> pd.DataFrame:
     Columns: ``sample_index`` (position in the input), ``sample_id``, ``step``
     (from 0), ``stage`` (categorical), ``params``, ``seconds`` (float),
     ``cache_hit`` (nullable boolean: ``<NA>`` when the step was not cached),
-    ``worker`` (categorical) and ``status`` (``"ok"``/``"failed"``, categorical).
+    ``reason`` (why a cache miss missed, e.g. ``"parameter h: 0.4 → 0.5"`` or
+    ``"new sample"``; missing for other steps), ``worker`` (categorical) and ``status`` (``"ok"``/``"failed"``, categorical).
     A sample whose worker died before any step ended has no rows; see
     :func:`result_failures_frame`.
 
@@ -68,6 +73,7 @@ def result_history_frame(result: RunResult[Any]) -> pd.DataFrame:
         "params": ([step.params for _, step in rows], "str"),
         "seconds": ([step.seconds for _, step in rows], "float64"),
         "cache_hit": ([step.cache_hit for _, step in rows], "boolean"),
+        "reason": ([step.reason for _, step in rows], "str"),
         "worker": ([record.worker for record, _ in rows], "category"),
         "status": ([step.status for _, step in rows], "status"),
     }
@@ -130,9 +136,13 @@ def result_cache_stats_frame(result: RunResult[Any]) -> pd.DataFrame:
 
     Indexed by ``stage``. Columns: ``hits``, ``misses``, ``hit_rate`` (0 to 1),
     ``recomputed`` (corrupt entries found and recomputed), ``bytes_read``,
-    ``bytes_written`` and ``seconds_saved``: hits times the misses' mean
-    seconds, less the time spent loading; NaN when the run had no misses to
-    estimate from (a rerun that only hit). Stages never cached are left out.
+    ``bytes_written``, ``seconds_saved`` and ``reasons``. ``seconds_saved`` is
+    worker time (summed over samples, not wall time): the compute seconds stored
+    with each entry that hit, less the time spent loading it (entries written
+    before timings were stored count the misses' mean; NaN if there were none).
+    ``reasons`` says why the misses missed, most frequent first, with counts,
+    e.g. ``"parameter h: 0.4 → 0.5 (90); new sample (10)"``. Stages never cached
+    are left out.
 
     Parameters
     ----------
@@ -170,6 +180,7 @@ def result_cache_stats_frame(result: RunResult[Any]) -> pd.DataFrame:
             "seconds_saved": pd.Series(
                 [t.seconds_saved for t in tallies.values()], dtype="float64"
             ),
+            "reasons": pd.Series([t.reasons_text() for t in tallies.values()], dtype=str),
         }
     )
     frame.index = _stage_index(list(tallies))
@@ -299,3 +310,32 @@ def _stage_index(stages: list[str]) -> pd.CategoricalIndex:
     import pandas as pd  # noqa: TID251 (the notebook layer imports pandas lazily)
 
     return pd.CategoricalIndex(stages, categories=pd.Index(stages, dtype=str), name="stage")
+
+
+def plan_frame(plan: Plan) -> pd.DataFrame:
+    """Return one row per cached stage of a :class:`~datamultiproc.storage.Plan`.
+
+    Columns: ``stage`` (categorical, pipeline order), ``configuration``, ``hits``,
+    ``misses``, ``unknown`` (lookups that cannot be known before running),
+    ``reasons`` (why the misses miss, most frequent first, with counts) and
+    ``estimated_seconds`` (worker seconds of the misses; NaN without stored timings).
+
+    Examples
+    --------
+    >>> from datamultiproc.storage import Plan, StagePlan
+    >>> stage = StagePlan("Denoise", "Denoise/0a1b", "/tmp/c", 8, 2, 0, {"new sample": 2}, 1.5)
+    >>> plan_frame(Plan(10, (stage,)))[["stage", "hits", "misses", "reasons"]]
+         stage  hits  misses          reasons
+    0  Denoise     8       2  new sample (2)
+    """
+    stages = plan.stages
+    columns: dict[str, tuple[list[Any], str]] = {
+        "stage": ([s.stage for s in stages], "stage"),
+        "configuration": ([s.configuration for s in stages], "str"),
+        "hits": ([s.hits for s in stages], "int64"),
+        "misses": ([s.misses for s in stages], "int64"),
+        "unknown": ([s.unknown for s in stages], "int64"),
+        "reasons": ([format_reasons(s.reasons) for s in stages], "str"),
+        "estimated_seconds": ([s.estimated_seconds for s in stages], "float64"),
+    }
+    return _frame(columns)

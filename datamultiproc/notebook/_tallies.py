@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from datamultiproc.core import SampleRecord, StepRecord
 
@@ -28,6 +28,9 @@ class StageTally:
     bytes_written: int = 0
     hit_seconds: float = 0.0
     miss_seconds: float = 0.0
+    hits_timed: int = 0  # hits whose entry stored its compute time
+    hit_computed_seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, step: StepRecord) -> None:
         """Count one step record."""
@@ -38,9 +41,14 @@ class StageTally:
         if step.cache_hit is True:
             self.hits += 1
             self.hit_seconds += step.seconds
+            if step.computed_seconds is not None:
+                self.hits_timed += 1
+                self.hit_computed_seconds += step.computed_seconds
         elif step.cache_hit is False:
             self.misses += 1
             self.miss_seconds += step.seconds
+            if step.reason is not None:
+                self.reasons[step.reason] = self.reasons.get(step.reason, 0) + 1
         self.recomputed += step.recomputed
         self.bytes_read += step.bytes_read
         self.bytes_written += step.bytes_written
@@ -58,13 +66,25 @@ class StageTally:
 
     @property
     def seconds_saved(self) -> float:
-        """Estimated time saved by hits: hits times the misses' mean time, less loading time.
+        """Worker seconds saved by hits: what the hits took to compute, less loading time.
 
-        NaN when there were no misses to estimate from (e.g. a rerun that only hit).
+        Each entry stores the worker seconds it took to compute; hits of older
+        entries without a stored time count the misses' mean time. Worker time,
+        summed over samples: with several workers the wall time saved is less.
+        NaN when a hit has neither (an only-hit rerun of entries without timings).
         """
-        if not self.misses:
-            return math.nan if self.hits else 0.0
-        return self.hits * (self.miss_seconds / self.misses) - self.hit_seconds
+        untimed = self.hits - self.hits_timed
+        if untimed and not self.misses:
+            return math.nan
+        estimate = self.hit_computed_seconds
+        if untimed:
+            estimate += untimed * (self.miss_seconds / self.misses)
+        return estimate - self.hit_seconds
+
+    def reasons_text(self) -> str:
+        """Miss reasons with counts, most frequent first, e.g. ``"new sample (3)"``."""
+        ranked = sorted(self.reasons.items(), key=lambda item: -item[1])
+        return "; ".join(f"{reason} ({count})" for reason, count in ranked)
 
 
 def tally_by_stage(records: Iterable[SampleRecord]) -> dict[str, StageTally]:

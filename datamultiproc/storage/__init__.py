@@ -3,10 +3,12 @@
 Cache and save files are pickles: only load directories you trust.
 """
 
+from datamultiproc.core._services import register_planner
 from datamultiproc.storage._cache import Cache
 from datamultiproc.storage._inspect import CacheConfigRecord, inspect_cache, prune
 from datamultiproc.storage._keys import CacheConfig, content_digest
 from datamultiproc.storage._names import entry_name
+from datamultiproc.storage._plan import Plan, StagePlan, plan, register_plan_frame
 from datamultiproc.storage._save import Save
 from datamultiproc.storage._stats import CacheStats
 
@@ -15,9 +17,15 @@ __all__ = [
     "CacheConfig",
     "CacheConfigRecord",
     "CacheStats",
+    "Plan",
     "Save",
+    "StagePlan",
     "content_digest",
     "entry_name",
     "inspect_cache",
+    "plan",
     "prune",
+    "register_plan_frame",
 ]
+
+register_planner(plan)

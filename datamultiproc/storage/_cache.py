@@ -18,7 +18,8 @@ from datamultiproc.exceptions import CacheCorruptedError, CacheWarning, StorageE
 from datamultiproc.storage._classes import remember
 from datamultiproc.storage._files import (
     ClassNotFoundError,
-    read_pickle,
+    make_folder,
+    read_entry,
     write_json_atomic,
     write_pickle_atomic,
 )
@@ -31,6 +32,12 @@ from datamultiproc.storage._keys import (
     register_key_leaves,
 )
 from datamultiproc.storage._names import entry_name
+from datamultiproc.storage._reasons import (
+    ENTRY_CORRUPT,
+    ENTRY_UNREADABLE,
+    NEW_SAMPLE,
+    configuration_reason,
+)
 from datamultiproc.storage._stats import CacheStats
 
 __all__ = ["Cache"]
@@ -143,27 +150,52 @@ class Cache(Processor):
         memo = self._memo(upstream, state)
         path = self._entry_path(memo, sample)
         remember(type(sample))  # lets a spawned worker load entries of notebook classes
-        cached, size, found = _load(path, sample)
+        cached, size, found, computed = _load(path, sample)
         recorder = current_recorder()
         if cached is not None:
             state.stats.hits += 1
             state.stats.bytes_read += size
             if recorder is not None:
                 seconds = time.perf_counter() - started
-                recorder.add(memo.stage, memo.params, seconds, cache_hit=True, bytes_read=size)
+                recorder.add(
+                    memo.stage,
+                    memo.params,
+                    seconds,
+                    cache_hit=True,
+                    bytes_read=size,
+                    computed_seconds=computed,
+                )
             return cached
-        result = self.processor._run_step(sample, upstream)
         corrupt = found == "corrupt"
+        if found == "missing":
+            reason = self._miss_reason(memo, state)
+        else:
+            reason = ENTRY_CORRUPT if corrupt else ENTRY_UNREADABLE
+        computing = time.perf_counter()
+        result = self.processor._run_step(sample, upstream)
+        seconds = time.perf_counter() - computing
         size = 0
         if found != "unloadable":
             self._write_manifest(memo.config, state)
-            size = write_pickle_atomic(Path(path), result)
+            size = write_pickle_atomic(Path(path), result, seconds=seconds)
         state.stats.misses += 1
         state.stats.recomputed += corrupt
         state.stats.bytes_written += size
         if recorder is not None:
-            recorder.mark_last(cache_hit=False, bytes_written=size, recomputed=corrupt)
+            recorder.mark_last(
+                cache_hit=False, bytes_written=size, recomputed=corrupt, reason=reason
+            )
         return result
+
+    def _miss_reason(self, memo: _Memo, state: _RuntimeState) -> str:
+        # A configuration on disk stays there: remember that. A new one is compared with
+        # earlier ones until this process has written its manifest (after its first miss).
+        if memo.folder in state.existing:
+            return NEW_SAMPLE
+        reason = configuration_reason(self.cache_dir, memo.config.folder, memo.config.parts)
+        if reason is None:
+            state.existing.add(memo.folder)
+        return reason or NEW_SAMPLE
 
     def _memo(self, upstream: tuple[Processor, ...], state: _RuntimeState | None = None) -> _Memo:
         # Fingerprinting costs far more than a hit; redo it only when a step, a field
@@ -197,7 +229,7 @@ class Cache(Processor):
             return
         path = Path(self.cache_dir) / config.folder / MANIFEST
         if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(path.parent)
             write_json_atomic(path, config.manifest)
         written.add(config.folder)
 
@@ -206,18 +238,22 @@ class Cache(Processor):
 register_key_leaves(Cache, lambda cache: key_leaves((cache.processor,)))
 
 
-def _load(path: str, sample: BaseSample) -> tuple[BaseSample | None, int, _Outcome]:
-    """Return (result or None, bytes read, what was found)."""
+def _load(
+    path: str, sample: BaseSample
+) -> tuple[BaseSample | None, int, _Outcome, float | None]:
+    """Return (result or None, bytes read, what was found, stored compute seconds)."""
     try:
-        cached, size = read_pickle(path)
+        cached, size, computed = read_entry(path)
     except FileNotFoundError:
-        return None, 0, "missing"
+        return None, 0, "missing", None
+    except NotADirectoryError:
+        return None, 0, "missing", None  # a file where a folder should be: writing says so
     except ClassNotFoundError as exc:
         _warn_class_not_found(exc)
-        return None, 0, "unloadable"
+        return None, 0, "unloadable", None
     except CacheCorruptedError as exc:
         warnings.warn(f"{exc}; recomputing and replacing it", CacheWarning, stacklevel=4)
-        return None, 0, "corrupt"
+        return None, 0, "corrupt", None
     except OSError as exc:
         msg = f"cannot read cache entry {path!r}: {exc}"
         raise StorageError(msg) from exc
@@ -225,8 +261,8 @@ def _load(path: str, sample: BaseSample) -> tuple[BaseSample | None, int, _Outco
         found = getattr(cached, "id", type(cached).__qualname__)
         msg = f"cache entry {path!r} holds {found!r}, not sample {sample.id!r}; recomputing and replacing it"
         warnings.warn(msg, CacheWarning, stacklevel=4)
-        return None, 0, "corrupt"
-    return cached, size, "hit"
+        return None, 0, "corrupt", None
+    return cached, size, "hit", computed
 
 
 def _warn_class_not_found(exc: ClassNotFoundError) -> None:
@@ -291,6 +327,7 @@ class _RuntimeState:
     stats: CacheStats = field(default_factory=CacheStats)
     memos: dict[tuple[int, ...], _Memo] = field(default_factory=dict)
     manifests: set[str] = field(default_factory=set)
+    existing: set[str] = field(default_factory=set)  # configuration folders found on disk
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_RuntimeState, ())

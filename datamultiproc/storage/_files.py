@@ -8,6 +8,10 @@ process killed mid-write leaves only a ``.tmp-*.part`` file that no lookup opens
 Files are not fsync'ed: atomicity against crashes and kills comes from the rename;
 durability against power loss is left to the operating system. A cache entry torn
 by a power loss fails to unpickle and is recomputed.
+
+A cache entry may end with a 13-byte trailer after the pickle: a marker and the
+seconds the entry took to compute. ``pickle.load`` stops at the pickle's end, so
+any reader still loads the sample; :func:`read_seconds` reads the trailer alone.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import json
 import os
 import pickle
+import struct
 import tempfile
 from pathlib import Path
 from typing import IO, Any
@@ -26,16 +31,21 @@ from datamultiproc.storage._classes import NotebookClassPickler, load_with_noteb
 __all__ = [
     "TEMP_PREFIX",
     "ClassNotFoundError",
+    "make_folder",
+    "read_entry",
     "read_pickle",
+    "read_seconds",
     "write_json_atomic",
     "write_pickle_atomic",
 ]
 
 TEMP_PREFIX = ".tmp-"
 _PICKLING_ERRORS = (pickle.PicklingError, AttributeError, TypeError)
+_TRAILER = struct.Struct("<5sd")
+_MARK = b"\x00DMPs"
 
 
-def write_pickle_atomic(path: Path, obj: Any) -> int:
+def write_pickle_atomic(path: Path, obj: Any, *, seconds: float | None = None) -> int:
     """Pickle ``obj`` to ``path`` through a temporary file and a rename; return bytes written.
 
     Classes that plain pickle cannot reach by reference (defined in a notebook and
@@ -45,9 +55,15 @@ def write_pickle_atomic(path: Path, obj: Any) -> int:
     Raises
     ------
     StorageError
-        If the file cannot be written or ``obj`` cannot be pickled.
+        If the file cannot be written or ``obj`` cannot be pickled; no file is left.
     """
-    return _write_atomic(path, lambda handle: _dump(obj, handle))
+
+    def write(handle: IO[bytes]) -> None:
+        _dump(obj, handle)
+        if seconds is not None:
+            handle.write(_TRAILER.pack(_MARK, seconds))
+
+    return _write_atomic(path, write)
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> int:
@@ -58,6 +74,25 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> int:
 
 def read_pickle(path: str | Path) -> tuple[Any, int]:
     """Load the pickle at ``path``; return the object and the bytes read.
+
+    See :func:`read_entry`, which also returns the stored compute seconds.
+    """
+    obj, size, _ = read_entry(path)
+    return obj, size
+
+
+def read_seconds(path: str | Path) -> float | None:
+    """Return the compute seconds stored at the end of an entry, without loading it."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(-_TRAILER.size, os.SEEK_END)
+            return _seconds(handle.read())
+    except OSError:
+        return None
+
+
+def read_entry(path: str | Path) -> tuple[Any, int, float | None]:
+    """Load the pickle at ``path``; return the object, the bytes read and its compute seconds.
 
     Raises
     ------
@@ -83,7 +118,16 @@ def read_pickle(path: str | Path) -> tuple[Any, int]:
             if _is_class_lookup_error(exc):
                 raise ClassNotFoundError(msg) from exc
             raise CacheCorruptedError(msg) from exc
-        return obj, handle.tell()
+        size = handle.tell()
+        rest = handle.read(_TRAILER.size + 1)
+        return obj, size + len(rest), _seconds(rest)
+
+
+def _seconds(trailer: bytes) -> float | None:
+    if len(trailer) != _TRAILER.size or not trailer.startswith(_MARK):
+        return None
+    seconds: float = _TRAILER.unpack(trailer)[1]
+    return seconds
 
 
 class ClassNotFoundError(StorageError):
@@ -101,13 +145,42 @@ def _is_class_lookup_error(exc: Exception) -> bool:
     )
 
 
-def _write_atomic(path: Path, write: Any) -> int:
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents as needed.
+
+    Raises
+    ------
+    StorageError
+        Naming the folder, if it cannot be created (a file in the way, read-only).
+    """
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".part")
-    except FileNotFoundError:
-        # The folder was never created, or was pruned while we ran.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=".part")
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = (
+            f"cannot create folder {str(folder)!r}: {type(exc).__name__}: {exc}; "
+            "check that the path is a writable folder (not a file) with free space"
+        )
+        raise StorageError(msg) from exc
+
+
+def _temp_file(folder: Path) -> tuple[int, str]:
+    try:
+        try:
+            return tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".part")
+        except FileNotFoundError:
+            # The folder was never created, or was pruned while we ran.
+            make_folder(folder)
+            return tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX, suffix=".part")
+    except OSError as exc:
+        msg = (
+            f"cannot write to folder {str(folder)!r}: {type(exc).__name__}: {exc}; "
+            "check that it is a writable folder with free space"
+        )
+        raise StorageError(msg) from exc
+
+
+def _write_atomic(path: Path, write: Any) -> int:
+    fd, tmp_name = _temp_file(path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from datamultiproc.core import BaseSample, Processor
@@ -27,6 +27,7 @@ __all__ = [
     "cache_config",
     "content_digest",
     "key_leaves",
+    "placeholder_parts",
     "register_key_leaves",
 ]
 
@@ -55,6 +56,10 @@ class CacheConfig:
         Plain JSON-able description written to ``manifest.json`` in the folder.
     dependencies
         Global names the code fingerprint read; the digest holds while they are unchanged.
+    parts
+        Everything in the key as ``label -> short display value``, in user words
+        (``"parameter h" -> "0.4"``, ``"code of Denoise" -> digest``); compared with
+        earlier configurations to say why a lookup missed.
     """
 
     stage: str
@@ -62,6 +67,7 @@ class CacheConfig:
     digest: str
     manifest: dict[str, Any]
     dependencies: tuple[Dependency, ...]
+    parts: dict[str, str] = field(default_factory=dict)
 
     def is_current(self) -> bool:
         """Return whether every global name the fingerprint read still names the same object."""
@@ -122,13 +128,40 @@ def cache_config(
     digest = fingerprinter.hexdigest()
     stage = processor.stage_name
     folder = f"{stage_folder_name(stage)}/{digest[:_DIGEST_CHARS]}"
+    parts = placeholder_parts(wrapped, before, key_mode)
     return CacheConfig(
         stage=stage,
         folder=folder,
         digest=digest,
-        manifest=_manifest(stage, digest, key_mode, wrapped, before),
+        manifest={**_manifest(stage, digest, key_mode, wrapped, before), "parts": parts},
         dependencies=tuple(fingerprinter.dependencies),
+        parts=parts,
     )
+
+
+def placeholder_parts(
+    wrapped: tuple[Processor, ...], upstream: tuple[Processor, ...], key_mode: KeyMode
+) -> dict[str, str]:
+    """Describe a configuration as ``label -> value`` (placeholder until the full key lands).
+
+    Parameters by their repr, one code digest per processor class, the same for
+    upstream steps under an ``"upstream <Stage>: "`` prefix, ``cache_version`` and the
+    key mode.
+    """
+    parts: dict[str, str] = {}
+    for prefix, leaves in (("", wrapped), ("upstream ", upstream)):
+        for leaf in leaves:
+            cls = type(leaf)
+            label = f"{prefix}{leaf.stage_name}: " if prefix else ""
+            for name in cls.model_fields:
+                parts[f"{label}parameter {name}"] = f"{getattr(leaf, name)!r:.80}"
+            code = Fingerprinter()
+            code.processor_code(cls)
+            parts[f"{label}code of {cls.__qualname__}"] = code.hexdigest()[:_DIGEST_CHARS]
+            if cls.cache_version is not None:
+                parts[f"{label}cache_version"] = str(cls.cache_version)
+    parts["key mode"] = key_mode
+    return parts
 
 
 def content_digest(sample: BaseSample) -> str:

@@ -19,6 +19,7 @@ HISTORY_COLUMNS = [
     "params",
     "seconds",
     "cache_hit",
+    "reason",
     "worker",
     "status",
 ]
@@ -27,7 +28,7 @@ HISTORY_COLUMNS = [
 def test_history_has_one_row_per_sample_and_step() -> None:
     frame = cached_run().history()
     assert list(frame.columns) == HISTORY_COLUMNS
-    assert frame.shape == (12, 9)
+    assert frame.shape == (12, 10)
     assert list(frame["stage"].cat.categories) == ["Load", "Scale"]
     assert frame["seconds"].dtype == "float64"
     assert frame["cache_hit"].dtype == "boolean"
