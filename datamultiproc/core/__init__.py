@@ -10,7 +10,7 @@ from datamultiproc.core._records import (
     current_recorder,
     recording,
 )
-from datamultiproc.core._sample import BaseSample, values_equal
+from datamultiproc.core._sample import BaseSample, register_sample_writer, values_equal
 
 __all__ = [
     "BaseSample",
@@ -24,5 +24,6 @@ __all__ = [
     "check_is_sample",
     "current_recorder",
     "recording",
+    "register_sample_writer",
     "values_equal",
 ]

@@ -7,6 +7,7 @@ import pickle
 import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,22 @@ from pydantic import BaseModel, ConfigDict
 
 from datamultiproc.exceptions import StorageError
 
-__all__ = ["PICKLE_SUFFIXES", "BaseSample", "values_equal"]
+__all__ = ["PICKLE_SUFFIXES", "BaseSample", "register_sample_writer", "values_equal"]
 
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle"})
 
 _T = typing.TypeVar("_T", bound="BaseSample")
+# How write_file writes: the storage layer registers its atomic pickle writer at import.
+_writers: list[Callable[[Path, object], int]] = []
+
+
+def register_sample_writer(write: Callable[[Path, object], int]) -> None:
+    """Make ``write(path, sample)`` write :meth:`BaseSample.write_file`'s files.
+
+    The storage layer registers its atomic writer (temporary file plus rename, and
+    classes plain pickle cannot reach by name) when it is imported.
+    """
+    _writers[:] = [write]
 
 
 class BaseSample(BaseModel):
@@ -78,25 +90,40 @@ class BaseSample(BaseModel):
     def write_file(self, path: str | Path) -> Path:
         """Write the sample to a ``.pkl`` or ``.pickle`` file and return its path.
 
+        The file appears complete or not at all: it is written to a temporary file
+        in the same folder, then renamed. Classes plain pickle cannot reach by name
+        (defined in a notebook or inside a function) are written too.
+
         Parameters
         ----------
         path
-            Destination; parent directories must exist.
+            Destination; missing parent folders are created.
 
         Raises
         ------
         ValueError
             If the suffix is not ``.pkl`` or ``.pickle``.
         StorageError
-            If the file cannot be written.
+            Naming the path, if the file cannot be written; no file is left behind.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.pickle"
+        >>> BaseSample(id="a").write_file(path).name
+        'a.pickle'
+        >>> BaseSample.read_file(path).id
+        'a'
         """
         path = _checked_pickle_path(path)
+        if not _writers:
+            msg = "no sample writer registered: import datamultiproc first"
+            raise StorageError(msg)
         try:
-            with path.open("wb") as handle:
-                pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        except OSError as exc:
-            msg = f"cannot write sample {self.id!r} to {str(path)!r}: {exc}"
-            raise StorageError(msg) from exc
+            _writers[0](path, self)
+        except StorageError as exc:
+            msg = f"cannot write sample {self.id!r}: {exc}"
+            raise StorageError(msg) from (exc.__cause__ or exc)
         return path
 
     @classmethod

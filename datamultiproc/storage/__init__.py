@@ -3,8 +3,10 @@
 Cache and save files are pickles: only load directories you trust.
 """
 
+from datamultiproc.core import register_sample_writer
 from datamultiproc.core._services import register_planner
 from datamultiproc.storage._cache import Cache
+from datamultiproc.storage._files import write_pickle_atomic
 from datamultiproc.storage._inspect import CacheConfigRecord, inspect_cache, prune
 from datamultiproc.storage._keys import CacheConfig, content_digest
 from datamultiproc.storage._names import entry_name
@@ -29,3 +31,4 @@ __all__ = [
 ]
 
 register_planner(plan)
+register_sample_writer(write_pickle_atomic)
