@@ -97,7 +97,7 @@ class BaseSample(BaseModel):
         Parameters
         ----------
         path
-            Destination; missing parent folders are created.
+            Destination; its folder must exist.
 
         Raises
         ------
@@ -118,6 +118,9 @@ class BaseSample(BaseModel):
         path = _checked_pickle_path(path)
         if not _writers:
             msg = "no sample writer registered: import datamultiproc first"
+            raise StorageError(msg)
+        if not path.parent.is_dir():
+            msg = f"cannot write sample {self.id!r} to {str(path)!r}: {str(path.parent)!r} is not a folder; create it first"
             raise StorageError(msg)
         try:
             _writers[0](path, self)
