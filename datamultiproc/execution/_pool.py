@@ -25,6 +25,7 @@ from typing import Any
 import multiprocess
 
 from datamultiproc.execution._codec import encode, write_all
+from datamultiproc.execution._codestate import CodeState, code_state
 from datamultiproc.execution._worker import worker_main
 
 __all__ = ["WorkerPool", "WorkerProcess", "acquire_pool", "release_pool", "shutdown_pools"]
@@ -93,6 +94,7 @@ class WorkerPool:
         self.progress = self.context.RawArray("d", 3 * size)
         self.workers: list[WorkerProcess | None] = [None] * size
         self.started = 0
+        self.code: CodeState = ()  # the user modules' state its workers started from
 
     def live(self) -> list[WorkerProcess]:
         """Workers currently running."""
@@ -168,11 +170,19 @@ def acquire_pool(start_method: str, size: int) -> WorkerPool:
     """Take the warm pool for this start method and size, or create one.
 
     A pool serves one run at a time; a second concurrent run gets a pool of its own.
+    A warm pool whose workers imported user modules that have changed since (edited
+    on disk, reloaded) is shut down and replaced, so workers never run stale code.
     """
+    code = code_state()
     pool = _IDLE.pop((start_method, size), None)
+    if pool is not None and pool.code != code:
+        _ALL.discard(pool)
+        pool.shutdown()
+        pool = None
     if pool is None:
         pool = WorkerPool(start_method, size)
         _ALL.add(pool)
+    pool.code = code
     return pool
 
 
