@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
         run(_pipeline(cache_dir), _samples(count * 9 // 10), backend="sequential", progress=False)
         samples = _samples(count)
         rows = [
-            ("plan(), 90 % would hit", _median(lambda: _pipeline(cache_dir).plan(samples), repeats)),
+            (
+                "plan(), 90 % would hit",
+                _median(lambda: _pipeline(cache_dir).plan(samples), repeats),
+            ),
             (
                 "plan(), parameter changed (all miss)",
                 _median(lambda: _pipeline(cache_dir, 0.25).plan(samples), repeats),
@@ -82,8 +85,10 @@ def main(argv: list[str] | None = None) -> None:
                 "run() of the same, sequential (loads hits)",
                 _median(
                     lambda: run(
-                        _pipeline(cache_dir), _samples(count * 9 // 10),
-                        backend="sequential", progress=False,
+                        _pipeline(cache_dir),
+                        _samples(count * 9 // 10),
+                        backend="sequential",
+                        progress=False,
                     ),
                     repeats,
                 ),

@@ -171,7 +171,10 @@ class StepRecorder:
         """Set the cache outcome of the most recent record (a Cache marks the step it wrapped)."""
         if self.records:
             self.records[-1] = self.records[-1]._replace(
-                cache_hit=cache_hit, bytes_written=bytes_written, recomputed=recomputed, reason=reason
+                cache_hit=cache_hit,
+                bytes_written=bytes_written,
+                recomputed=recomputed,
+                reason=reason,
             )
 
 

@@ -71,7 +71,9 @@ def _library_roots() -> tuple[str, ...]:
             for key in ("stdlib", "platstdlib", "purelib", "platlib")
             if key in paths
         }
-        found |= {os.path.realpath(p) for p in sys.path if "site-packages" in p or "dist-packages" in p}
+        found |= {
+            os.path.realpath(p) for p in sys.path if "site-packages" in p or "dist-packages" in p
+        }
         found |= {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
         _roots.append(tuple(sorted(root + os.sep for root in found)))
     return _roots[0]

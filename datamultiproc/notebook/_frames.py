@@ -17,9 +17,8 @@ from datamultiproc.storage._plan import format_reasons
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 (type hints only)
 
-    from datamultiproc.storage import Plan
-
     from datamultiproc.execution import RunResult
+    from datamultiproc.storage import Plan
 
 __all__ = [
     "history_frame",

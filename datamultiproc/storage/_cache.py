@@ -238,9 +238,7 @@ class Cache(Processor):
 register_key_leaves(Cache, lambda cache: key_leaves((cache.processor,)))
 
 
-def _load(
-    path: str, sample: BaseSample
-) -> tuple[BaseSample | None, int, _Outcome, float | None]:
+def _load(path: str, sample: BaseSample) -> tuple[BaseSample | None, int, _Outcome, float | None]:
     """Return (result or None, bytes read, what was found, stored compute seconds)."""
     try:
         cached, size, computed = read_entry(path)

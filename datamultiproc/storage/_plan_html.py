@@ -27,7 +27,7 @@ def plan_html(plan: Plan) -> str:
     header = ("stage", "hits", "misses", "unknown", "est. worker seconds", "why they miss")
     rows = [_row(header, tag="th")]
     for stage in plan.stages:
-        seconds = "–" if math.isnan(stage.estimated_seconds) else f"{stage.estimated_seconds:.3g}"
+        seconds = "-" if math.isnan(stage.estimated_seconds) else f"{stage.estimated_seconds:.3g}"
         ranked = sorted(stage.reasons.items(), key=lambda item: -item[1])
         reasons = "<br>".join(f"{html.escape(r)} ({count})" for r, count in ranked)
         cells = (

@@ -8,6 +8,7 @@ same warm pool, with and without a Cache, under fork and spawn.
 from __future__ import annotations
 
 import importlib
+import json  # noqa: F401 (loaded, so code_state() sees it)
 import os
 import sys
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import numpy  # noqa: F401 (loaded, so code_state() sees it)
 import pytest
 
 from datamultiproc import Cache
@@ -24,7 +26,7 @@ from tests.helpers import number_samples
 
 pytestmark = pytest.mark.slow
 
-SOURCE = '''
+SOURCE = """
 from datamultiproc import Processor
 
 FACTOR = {factor}
@@ -38,7 +40,7 @@ class Scale(Processor):
     def process(self, sample):
         sample.data = scale(sample.data){extra}
         return sample
-'''
+"""
 
 
 @pytest.fixture
@@ -118,10 +120,6 @@ def test_code_state_changes_on_edit_reload_and_replacement(
 
 
 def test_library_modules_are_not_user_code() -> None:
-    import json
-
-    import numpy
-
+    assert {"json", "numpy", "datamultiproc.storage"} <= set(sys.modules)
     names = {name for name, *_ in code_state()}
     assert not names & {"json", "numpy", "datamultiproc", "datamultiproc.storage"}
-    assert json and numpy

@@ -38,7 +38,8 @@ def test_seconds_saved_is_a_number_on_an_all_hit_rerun(cache_dir: Path, start_me
         number_samples(6), **options
     )
     stats = rerun.cache_stats()
-    assert stats.loc["SlowStep", "hits"] == 6 and stats.loc["SlowStep", "misses"] == 0
+    assert stats.loc["SlowStep", "hits"] == 6
+    assert stats.loc["SlowStep", "misses"] == 0
     saved = stats.loc["SlowStep", "seconds_saved"]
     assert not math.isnan(saved)
     loading = rerun.history()["seconds"].sum()

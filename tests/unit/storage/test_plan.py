@@ -115,7 +115,9 @@ def test_plan_frame_and_html(cache_dir: Path) -> None:
     assert {"stage", "hits", "misses", "reasons", "estimated_seconds"} <= set(frame.columns)
     assert frame.loc[0, "reasons"] == "parameter step_size: 1 → 2 (3)"
     page = planned._repr_html_()
-    assert "<script" not in page and "AddStep" in page and "1 → 2" in page
+    assert "<script" not in page
+    assert "AddStep" in page
+    assert "1 → 2" in page
     assert "color:inherit" in page  # follows the notebook theme, light or dark
 
 

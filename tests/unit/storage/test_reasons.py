@@ -59,7 +59,11 @@ def _run(pipeline: object, count: int = 4) -> object:
         ({"scikit-image": "0.24.0"}, {"scikit-image": "0.25.1"}, "scikit-image 0.24.0 → 0.25.1"),
         ({"sample schema": "ab12cd34ef"}, {"sample schema": "12ab34cd56"}, "sample schema changed"),
         ({"cache_version": "1"}, {"cache_version": "2"}, "cache_version 1 → 2"),
-        ({"parameter n": "12345678"}, {"parameter n": "87654321"}, "parameter n: 12345678 → 87654321"),
+        (
+            {"parameter n": "12345678"},
+            {"parameter n": "87654321"},
+            "parameter n: 12345678 → 87654321",
+        ),
         ({}, {"parameter k": "3"}, "parameter k added"),
         ({"parameter k": "3"}, {}, "parameter k removed"),
         ({"a": "1"}, {"a": "1"}, "configuration changed"),
@@ -75,7 +79,8 @@ def test_several_changes_are_joined_and_capped() -> None:
     text = describe_changes(old, new)
     assert text == "parameter p0: 0 → 1; parameter p1: 1 → 2; parameter p2: 2 → 3; and 3 more"
     long = describe_changes({"parameter x": "'a'"}, {"parameter x": "'" + "b" * 500 + "'"})
-    assert len(long) <= 240 and long.endswith("…")
+    assert len(long) <= 240
+    assert long.endswith("…")
 
 
 # -- the closest earlier configuration --------------------------------------------------
@@ -100,10 +105,14 @@ def test_closest_is_most_parts_equal_then_most_recent(tmp_path: Path) -> None:
     (stage / "no-manifest").mkdir()
     wanted = {**base, "parameter h": "0.5"}
     found = closest_configuration(tmp_path, "Denoise/current", wanted)
-    assert found is not None and found[0].name == "new"
+    assert found is not None
+    assert found[0].name == "new"
     assert configuration_reason(tmp_path, "Denoise/current", wanted) == "parameter h: 0.2 → 0.5"
     upgraded = {**base, "scikit-image": "0.25.1"}
-    assert configuration_reason(tmp_path, "Denoise/x", upgraded) == "parameter h: 0.2 → 0.4; scikit-image 0.24.0 → 0.25.1"
+    assert (
+        configuration_reason(tmp_path, "Denoise/x", upgraded)
+        == "parameter h: 0.2 → 0.4; scikit-image 0.24.0 → 0.25.1"
+    )
 
 
 def test_an_existing_configuration_has_no_configuration_reason(tmp_path: Path) -> None:

@@ -62,7 +62,8 @@ def test_write_file_is_atomic_and_handles_a_class_defined_in_a_function(tmp_path
 
     path = Local(id="a", value=3).write_file(tmp_path / "a.pickle")
     loaded = BaseSample.read_file(path)
-    assert type(loaded).__qualname__.endswith("Local") and loaded.value == 3
+    assert type(loaded).__qualname__.endswith("Local")
+    assert loaded.value == 3
     assert _leftovers(tmp_path) == ["a.pickle"]
 
 
@@ -79,9 +80,8 @@ def test_write_file_failure_names_the_path_and_leaves_no_file(tmp_path: Path) ->
         handle: object
 
     path = tmp_path / "u.pickle"
-    with open(__file__, "rb") as handle:  # noqa: PTH123
-        with pytest.raises(StorageError, match=r"u\.pickle"):
-            Unpicklable(id="u", handle=handle).write_file(path)
+    with open(__file__, "rb") as handle, pytest.raises(StorageError, match=r"u\.pickle"):
+        Unpicklable(id="u", handle=handle).write_file(path)
     assert _leftovers(tmp_path) == []
 
 
