@@ -324,7 +324,7 @@ def plan_frame(plan: Plan) -> pd.DataFrame:
     >>> from datamultiproc.storage import Plan, StagePlan
     >>> stage = StagePlan("Denoise", "Denoise/0a1b", "/tmp/c", 8, 2, 0, {"new sample": 2}, 1.5)
     >>> plan_frame(Plan(10, (stage,)))[["stage", "hits", "misses", "reasons"]]
-         stage  hits  misses          reasons
+         stage  hits  misses         reasons
     0  Denoise     8       2  new sample (2)
     """
     stages = plan.stages

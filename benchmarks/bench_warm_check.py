@@ -1,0 +1,65 @@
+"""Cost of the stale-code check on a warm run: W1 of bench_runner with and without it.
+
+Run from the repository root::
+
+    python benchmarks/bench_warm_check.py            # 50,000 tiny samples, 7 repeats each
+    python benchmarks/bench_warm_check.py --quick    # 5,000 samples, 3 repeats
+
+Both variants run in this one process, interleaved, on the same warm pool of 2 fork
+workers; "without" replaces the user-module check by a constant. Prints medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_runner import AddOne, TinySample
+
+import datamultiproc
+from datamultiproc.execution import _pool
+from datamultiproc.execution._codestate import code_state
+
+
+def _run(count: int) -> float:
+    samples = [TinySample(id=f"t{i}", data=i) for i in range(count)]
+    started = time.perf_counter()
+    datamultiproc.run(AddOne(), samples, workers=2, start_method="fork", progress=False)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    count, repeats = (5_000, 3) if args.quick else (50_000, 7)
+    _run(count)  # start the warm pool
+    timings: dict[str, list[float]] = {"with the check": [], "without (constant)": []}
+    for _ in range(repeats):
+        _pool.code_state = code_state
+        timings["with the check"].append(_run(count))
+        _pool.code_state = lambda: ()
+        timings["without (constant)"].append(_run(count))
+    _pool.code_state = code_state
+    check = statistics.median(timeit_code_state() for _ in range(5))
+    print(f"| W1 warm, {count:,} samples, 2 fork workers | median seconds |")
+    print("|---|---:|")
+    for name, values in timings.items():
+        print(f"| {name} | {statistics.median(values):.3f} |")
+    print(f"| code_state() alone | {check * 1e3:.3f} ms |")
+
+
+def timeit_code_state() -> float:
+    started = time.perf_counter()
+    for _ in range(100):
+        code_state()
+    return (time.perf_counter() - started) / 100
+
+
+if __name__ == "__main__":
+    main()
