@@ -39,7 +39,7 @@ def test_quickstart(tmp_path: Path) -> None:
     assert "datamultiproc-result" in page
     assert f"{SAMPLES} ok, 0 failed" in page
     history = text(cell(nb, "history"))
-    assert f"history shape: ({SAMPLES * 3}, 9)" in history  # Scale (cached), Label, Save
+    assert f"history shape: ({SAMPLES * 3}, 10)" in history  # Scale (cached), Label, Save
     assert "sample_id" in history
     assert "cache_hit" in history
     assert re.search(r"Scale\s+0\s+200\s+0\.0", text(cell(nb, "cache-stats")))
