@@ -150,8 +150,9 @@ class Cache(Processor):
         memo = self._memo(upstream, state)
         path = self._entry_path(memo, sample)
         remember(type(sample))  # lets a spawned worker load entries of notebook classes
-        cached, size, found, computed = _load(path, sample)
         recorder = current_recorder()
+        # The stored compute time only matters to step records (seconds saved).
+        cached, size, found, computed = _load(path, sample, timed=recorder is not None)
         if cached is not None:
             state.stats.hits += 1
             state.stats.bytes_read += size
@@ -238,10 +239,12 @@ class Cache(Processor):
 register_key_leaves(Cache, lambda cache: key_leaves((cache.processor,)))
 
 
-def _load(path: str, sample: BaseSample) -> tuple[BaseSample | None, int, _Outcome, float | None]:
+def _load(
+    path: str, sample: BaseSample, *, timed: bool
+) -> tuple[BaseSample | None, int, _Outcome, float | None]:
     """Return (result or None, bytes read, what was found, stored compute seconds)."""
     try:
-        cached, size, computed = read_entry(path)
+        cached, size, computed = read_entry(path, timed=timed)
     except FileNotFoundError:
         return None, 0, "missing", None
     except NotADirectoryError:

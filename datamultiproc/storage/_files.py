@@ -77,7 +77,7 @@ def read_pickle(path: str | Path) -> tuple[Any, int]:
 
     See :func:`read_entry`, which also returns the stored compute seconds.
     """
-    obj, size, _ = read_entry(path)
+    obj, size, _ = read_entry(path, timed=False)
     return obj, size
 
 
@@ -91,8 +91,10 @@ def read_seconds(path: str | Path) -> float | None:
         return None
 
 
-def read_entry(path: str | Path) -> tuple[Any, int, float | None]:
+def read_entry(path: str | Path, *, timed: bool = True) -> tuple[Any, int, float | None]:
     """Load the pickle at ``path``; return the object, the bytes read and its compute seconds.
+
+    With ``timed=False`` the stored seconds are not looked at (``None``).
 
     Raises
     ------
@@ -119,8 +121,11 @@ def read_entry(path: str | Path) -> tuple[Any, int, float | None]:
                 raise ClassNotFoundError(msg) from exc
             raise CacheCorruptedError(msg) from exc
         size = handle.tell()
-        rest = handle.read(_TRAILER.size + 1)
-        return obj, size + len(rest), _seconds(rest)
+        if not timed:
+            return obj, size, None
+        # The trailer is usually in the read buffer already: peek costs no system call.
+        seconds = _seconds(handle.peek(_TRAILER.size)[: _TRAILER.size])
+        return obj, size + (_TRAILER.size if seconds is not None else 0), seconds
 
 
 def _seconds(trailer: bytes) -> float | None:
