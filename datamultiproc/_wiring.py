@@ -14,13 +14,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from datamultiproc.execution import ProgressSink, RunResult
-from datamultiproc.storage import Plan, register_plan_frame
 from datamultiproc.execution._services import (
     DisplayMode,
     ResultViews,
     register_display_factory,
     register_result_views,
 )
+from datamultiproc.storage import Plan, register_plan_frame
 
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 (type hints only)
