@@ -37,12 +37,14 @@ from datamultiproc.execution import (
     SampleFinished,
     imap,
 )
-from datamultiproc.storage import CacheConfigRecord, CacheStats
+from datamultiproc.storage import CacheConfigRecord, CacheStats, Plan, StagePlan
 from tests.helpers import AddStep, ArraySample, DoubleStep, NumberSample
 
 SERIALIZERS = [pickle, cloudpickle, dill]
 
-STEP = StepRecord(0, "AddStep", "step_size=1", 0.25, cache_hit=False, bytes_written=10)
+STEP = StepRecord(
+    0, "AddStep", "step_size=1", 0.25, cache_hit=False, bytes_written=10, reason="new sample"
+)
 SAMPLE_RECORD = SampleRecord(0, "a", "process-1", "ok", (STEP,))
 FAILURE = FailureRecord(1, "b", "AddStep", "ValueError", "bad", "Traceback ...", "process-1")
 
@@ -87,6 +89,10 @@ EXAMPLES: dict[str, Callable[[], Any]] = {
         upstream=("Load",),
         key="id",
         path=Path("cache/AddStep/0123abcd"),
+    ),
+    "Plan": lambda: Plan(
+        10,
+        (StagePlan("AddStep", "AddStep/0123", "cache", 8, 2, 0, {"new sample": 2}, 0.5),),
     ),
     "run": lambda: run,
     "imap": lambda: imap,
