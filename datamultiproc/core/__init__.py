@@ -11,6 +11,7 @@ from datamultiproc.core._records import (
     recording,
 )
 from datamultiproc.core._sample import BaseSample, values_equal
+from datamultiproc.core._walk import StepPosition, walk
 
 __all__ = [
     "BaseSample",
@@ -19,10 +20,12 @@ __all__ = [
     "FunctionStep",
     "Processor",
     "SampleRecord",
+    "StepPosition",
     "StepRecord",
     "StepRecorder",
     "check_is_sample",
     "current_recorder",
     "recording",
     "values_equal",
+    "walk",
 ]

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import cloudpickle
 
-from datamultiproc.core import Compose, Processor
+from datamultiproc.core import Processor, walk
 from datamultiproc.exceptions import ExecutionError, MissingDependencyError, StorageError
 from datamultiproc.execution._chunking import ChunkSizer
 from datamultiproc.execution._codec import (
@@ -49,7 +49,6 @@ from datamultiproc.execution._codec import (
 )
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
 from datamultiproc.execution._worker import RawFailure, run_payload
-from datamultiproc.storage import Cache, Save
 
 if TYPE_CHECKING:
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -165,19 +164,8 @@ class PipelinePlugin(WorkerPlugin):
 
 
 def storage_directories(pipeline: Processor) -> set[str]:
-    """Return the Cache and Save directories a pipeline writes to."""
-    found: set[str] = set()
-    stack = [pipeline]
-    while stack:
-        step = stack.pop()
-        if isinstance(step, Compose):
-            stack.extend(step.steps)
-        elif isinstance(step, Cache):
-            found.add(os.fspath(step.cache_dir))
-            stack.append(step.processor)
-        elif isinstance(step, Save):
-            found.add(os.fspath(step.save_to_dir))
-    return found
+    """Return the directories (Cache and Save ones) a pipeline's steps write to."""
+    return {directory for step, _ in walk(pipeline) for directory in step.storage_directories()}
 
 
 # --- in the worker process ----------------------------------------------------------------
