@@ -6,8 +6,8 @@ import pickle
 
 from datamultiproc import Compose
 from datamultiproc.core import StepRecord
-from datamultiproc.execution._backends import to_outcome
 from datamultiproc.execution._codec import SampleState, decode_outcomes, restore_sample
+from datamultiproc.execution._job import to_outcome
 from datamultiproc.execution._worker import (
     RawFailure,
     RawOutcome,
