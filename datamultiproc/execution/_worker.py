@@ -165,22 +165,24 @@ def shipped(raw: RawOutcome, strings: dict[str, str]) -> WireOutcome:
     Equal stage and parameter strings (``strings`` remembers them) become one object,
     which pickle sends once.
     """
-    state = None if raw.sample is None else sample_state(raw.sample)
-    steps = tuple(
+    index, sample_id, sample, steps, failure = raw
+    state = None if sample is None else sample_state(sample)
+    # Unpacking names every StepRecord field (and fails loudly if one is added).
+    plain = tuple(
         (
-            step.step,
-            strings.setdefault(step.stage, step.stage),
-            strings.setdefault(step.params, step.params),
-            step.seconds,
-            step.cache_hit,
-            step.status,
-            step.bytes_read,
-            step.bytes_written,
-            step.recomputed,
+            number,
+            strings.setdefault(stage, stage),
+            strings.setdefault(params, params),
+            seconds,
+            cache_hit,
+            status,
+            bytes_read,
+            bytes_written,
+            recomputed,
         )
-        for step in raw.steps
+        for number, stage, params, seconds, cache_hit, status, bytes_read, bytes_written, recomputed in steps
     )
-    return (raw.index, raw.sample_id, state, steps, raw.failure)
+    return (index, sample_id, state, plain, failure)
 
 
 _PAYLOAD_STATE = _WorkerState()
