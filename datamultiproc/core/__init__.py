@@ -11,6 +11,7 @@ from datamultiproc.core._records import (
     recording,
 )
 from datamultiproc.core._sample import BaseSample, register_sample_writer, values_equal
+from datamultiproc.core._walk import StepPosition, walk
 
 __all__ = [
     "BaseSample",
@@ -19,6 +20,7 @@ __all__ = [
     "FunctionStep",
     "Processor",
     "SampleRecord",
+    "StepPosition",
     "StepRecord",
     "StepRecorder",
     "check_is_sample",
@@ -26,4 +28,5 @@ __all__ = [
     "recording",
     "register_sample_writer",
     "values_equal",
+    "walk",
 ]

@@ -65,6 +65,10 @@ class Compose(Processor):
         """Return the leaf processors in execution order, nested Composes flattened."""
         return tuple(leaf for step in self.steps for leaf in step.iter_processors())
 
+    def substeps(self) -> tuple[Processor, ...]:
+        """Return the steps, in order."""
+        return tuple(self.steps)
+
     def process(self, sample: Any) -> Any:
         """Run every step on the sample."""
         return self._run_step(sample, ())

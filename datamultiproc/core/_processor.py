@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from datamultiproc.core._records import current_recorder
+from datamultiproc.core._records import StepRecord, current_recorder
 from datamultiproc.core._sample import BaseSample, values_equal
 from datamultiproc.core._services import planner, runner
 from datamultiproc.exceptions import ProcessingError
@@ -50,6 +50,10 @@ class Processor(BaseModel):
     #: the class's code no longer invalidate cached results until the string changes.
     cache_version: ClassVar[str | None] = None
 
+    #: Whether this step can change the samples it gets. A step that only looks at them
+    #: (``Save``) sets it to ``False`` and is then left out of the cache keys of later steps.
+    changes_samples: ClassVar[bool] = True
+
     def process(self, sample: Any) -> Any:
         """Process one sample and return it (the same object or a new one).
 
@@ -80,6 +84,30 @@ class Processor(BaseModel):
     def iter_processors(self) -> tuple[Processor, ...]:
         """Return the leaf processors this step runs, in order (itself for a plain step)."""
         return (self,)
+
+    def substeps(self) -> tuple[Processor, ...]:
+        """Return the steps this step runs inside itself, in order (none for a plain step).
+
+        :func:`~datamultiproc.core.walk` follows them: a Compose returns its steps, a
+        Cache the processor it wraps. Override it in a step that holds other steps.
+        """
+        return ()
+
+    def storage_directories(self) -> tuple[str, ...]:
+        """Return the directories this step itself reads or writes (none for a plain step).
+
+        A Cache returns its ``cache_dir``, a Save its ``save_to_dir``; backends check
+        that their workers can write to them.
+        """
+        return ()
+
+    def update_stats(self, records: Iterable[StepRecord]) -> None:
+        """Count step records shipped back by worker processes in this step's statistics.
+
+        Workers run copies of the pipeline, so counters kept on a step (a Cache's
+        ``stats``) miss the workers' work; the runner calls this on every step of the
+        pipeline in the parent, with every step record of the run. The default does nothing.
+        """
 
     def __call__(self, sample: Any) -> Any:
         check_is_sample(sample, where=f"{self.stage_name}()")

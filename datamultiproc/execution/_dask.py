@@ -38,18 +38,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import cloudpickle
 
-from datamultiproc.core import Compose, Processor
+from datamultiproc.core import Processor, walk
 from datamultiproc.exceptions import ExecutionError, MissingDependencyError, StorageError
-from datamultiproc.execution._chunking import ChunkSizer
 from datamultiproc.execution._codec import (
     decode_outcomes,
-    describe_unpicklable,
     encode_pipeline,
     encode_samples,
 )
+from datamultiproc.execution._feeder import ChunkFeeder
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
-from datamultiproc.execution._worker import RawFailure, run_payload
-from datamultiproc.storage import Cache, Save
+from datamultiproc.execution._worker import RawFailure, RawOutcome, run_payload
 
 if TYPE_CHECKING:
     from distributed.diagnostics.plugin import WorkerPlugin
@@ -165,19 +163,8 @@ class PipelinePlugin(WorkerPlugin):
 
 
 def storage_directories(pipeline: Processor) -> set[str]:
-    """Return the Cache and Save directories a pipeline writes to."""
-    found: set[str] = set()
-    stack = [pipeline]
-    while stack:
-        step = stack.pop()
-        if isinstance(step, Compose):
-            stack.extend(step.steps)
-        elif isinstance(step, Cache):
-            found.add(os.fspath(step.cache_dir))
-            stack.append(step.processor)
-        elif isinstance(step, Save):
-            found.add(os.fspath(step.save_to_dir))
-    return found
+    """Return the directories (Cache and Save ones) a pipeline's steps write to."""
+    return {directory for step, _ in walk(pipeline) for directory in step.storage_directories()}
 
 
 # --- in the worker process ----------------------------------------------------------------
@@ -250,29 +237,28 @@ class _Feeder:
         from distributed import as_completed
 
         tracker: Any = as_completed  # untyped; one per run
-        self.client, self.job, self.items, self.plugin = client, job, items, plugin
+        self.client, self.job, self.plugin = client, job, plugin
         self.window = _DEPTH * slots
         self.done: Any = tracker(loop=client.loop, with_results=True, raise_errors=False)
         self.pending: dict[Any, _Chunk] = {}
         self.suspects: deque[Item] = deque()  # samples of chunks whose workers died
-        self.ready: list[Outcome] = []  # outcomes made here (unpicklable samples)
-        self.exhausted = False
         self.seq = 0
-        self.sizer = ChunkSizer(
-            fixed=job.chunksize,
-            total=job.total,
-            slots=slots,
+        self.feeder = ChunkFeeder(
+            job,
+            items,
+            slots,
             target_seconds=_TARGET_SECONDS,
             max_chunk=_MAX_CHUNK,
             target_bytes=_TARGET_BYTES,
         )
+        self.sizer = self.feeder.sizer
 
     def run(self) -> Iterator[Outcome]:
         """Yield outcomes until the input is used up and every chunk is back."""
         while True:
             self._fill()
-            if self.ready:
-                yield from self._take_ready()
+            if self.feeder.ready:
+                yield from self.feeder.take_ready()
             if self.job.stop.is_set() or not self.pending:
                 return
             for future, result in self._wait():
@@ -294,21 +280,14 @@ class _Feeder:
                     self._submit(_Chunk([self.suspects.popleft()], alone=True))
                     continue
                 return
-            if len(self.pending) >= self.window or self.exhausted:
+            if len(self.pending) >= self.window or self.feeder.exhausted:
                 return
             chunk = self._next_chunk()
             if chunk:
                 self._submit(_Chunk(chunk, alone=False))
 
     def _next_chunk(self) -> list[Item]:
-        size = self.sizer.size()
-        chunk = []
-        for item in self.items:
-            chunk.append(item)
-            if len(chunk) >= size:
-                break
-        else:
-            self.exhausted = True
+        chunk = self.feeder.read(self.sizer.size())
         self.sizer.took(len(chunk))
         return chunk
 
@@ -316,7 +295,7 @@ class _Feeder:
         try:
             payload = encode_samples(chunk.items)
         except Exception:
-            chunk = chunk._replace(items=self._drop_unpicklable(chunk.items))
+            chunk = chunk._replace(items=self.feeder.drop_unpicklable(chunk.items))
             if not chunk.items:
                 return
             payload = encode_samples(chunk.items)
@@ -328,19 +307,6 @@ class _Feeder:
         self.pending[future] = chunk
         self.done.add(future)
 
-    def _drop_unpicklable(self, items: list[Item]) -> list[Item]:
-        kept = []
-        for index, sample in items:
-            try:
-                encode_samples([(index, sample)])
-            except Exception as exc:
-                error = str(describe_unpicklable(sample, exc))
-                failure = (None, "NotPicklableError", error, error)
-                self.ready.append(to_outcome((index, sample.id, None, (), failure), "main"))
-            else:
-                kept.append((index, sample))
-        return kept
-
     # -- receiving -------------------------------------------------------------------------
 
     def _wait(self) -> list[tuple[Any, Any]]:
@@ -350,10 +316,6 @@ class _Feeder:
             while not self.done.has_ready() and not self.job.stop.is_set():
                 condition.wait(_WAIT_SECONDS)
         return self.done.next_batch(block=False)  # type: ignore[no-any-return]
-
-    def _take_ready(self) -> list[Outcome]:
-        ready, self.ready = self.ready, []
-        return ready
 
     def _outcomes(self, chunk: _Chunk, future: Any, result: Any) -> Iterator[Outcome]:
         from distributed import CancelledError, KilledWorker
@@ -372,7 +334,7 @@ class _Feeder:
             return
         failure = _describe_task_error(exc, tb, chunk.alone)
         for index, sample in chunk.items:
-            yield to_outcome((index, sample.id, None, (), failure), "dask")
+            yield to_outcome(RawOutcome(index, sample.id, None, (), failure), "dask")
 
 
 def _decoded(blob: bytes, label: str) -> list[Outcome]:
@@ -395,9 +357,9 @@ def _describe_task_error(exc: BaseException, tb: Any, alone: bool) -> RawFailure
             "worker died: every Dask worker that ran this sample died "
             f"(KilledWorker: {exc}; the limit is distributed.scheduler.allowed-failures)"
         )
-        return (None, "WorkerLostError", message, message)
+        return RawFailure(None, "WorkerLostError", message, message)
     text = "".join(traceback.format_exception(type(exc), exc, tb))
-    return (getattr(exc, "processor", None), type(exc).__name__, str(exc), text)
+    return RawFailure(getattr(exc, "processor", None), type(exc).__name__, str(exc), text)
 
 
 def _import_distributed() -> Any:

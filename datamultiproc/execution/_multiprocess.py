@@ -25,18 +25,17 @@ import multiprocess
 
 from datamultiproc.core import BaseSample
 from datamultiproc.exceptions import WorkerLostError
-from datamultiproc.execution._chunking import ChunkSizer
 from datamultiproc.execution._codec import (
-    describe_unpicklable,
     encode,
     encode_pipeline,
     read_message,
     restore_sample,
     sample_state,
 )
+from datamultiproc.execution._feeder import ChunkFeeder
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome
 from datamultiproc.execution._pool import WorkerPool, WorkerProcess, acquire_pool, release_pool
-from datamultiproc.execution._worker import lost_outcome
+from datamultiproc.execution._worker import RawFailure, RawOutcome, lost_outcome
 
 __all__ = ["MultiprocessBackend"]
 
@@ -105,20 +104,19 @@ class _Scheduler:
     """Feeds one pool's workers for one run."""
 
     def __init__(self, pool: WorkerPool, job: Job, items: Iterator[Item], key: bytes, blob: bytes):
-        self.pool, self.job, self.items = pool, job, items
+        self.pool, self.job = pool, job
         self.key, self.blob = key, blob
         self.retry: deque[_Pending] = deque()
-        self.ready: list[Outcome] = []  # outcomes made in the parent (unpicklable samples)
-        self.exhausted = False
         self.seq = 0
-        self.sizer = ChunkSizer(
-            fixed=job.chunksize,
-            total=job.total,
-            slots=pool.size,
+        self.feeder = ChunkFeeder(
+            job,
+            items,
+            pool.size,
             target_seconds=_TARGET_SECONDS,
             max_chunk=_MAX_CHUNK,
             target_bytes=_TARGET_BYTES,
         )
+        self.sizer = self.feeder.sizer
         self.deaths_without_progress = 0
         self.selector = selectors.DefaultSelector()
         self.registered: dict[int, WorkerProcess] = {}
@@ -131,9 +129,9 @@ class _Scheduler:
             self._register(worker)
         while True:
             self._dispatch()
-            if self.ready:
-                yield from self._take_ready()
-            if self.job.stop.is_set() or (self.exhausted and not self._in_flight()):
+            if self.feeder.ready:
+                yield from self.feeder.take_ready()
+            if self.job.stop.is_set() or (self.feeder.exhausted and not self._in_flight()):
                 return
             outcomes: list[Outcome] = []
             for selected, events in self.selector.select(_POLL_SECONDS):
@@ -161,10 +159,6 @@ class _Scheduler:
         else:
             self._on_death(worker, out)
 
-    def _take_ready(self) -> list[Outcome]:
-        ready, self.ready = self.ready, []
-        return ready
-
     def _in_flight(self) -> bool:
         return bool(self.retry) or any(w.in_flight for w in self.pool.live())
 
@@ -182,21 +176,13 @@ class _Scheduler:
 
     def _next_chunk(self) -> _Chunk | None:
         size = self.sizer.size(requeued=len(self.retry))
-        pending: list[_Pending] = []
-        new_samples = 0
-        while self.retry and len(pending) < size:
-            pending.append(self.retry.popleft())
-        while not self.exhausted and len(pending) < size:
-            item = next(self.items, None)
-            if item is None:
-                self.exhausted = True
-            else:
-                pending.append(_Pending(item[0], item[1], 0))
-                new_samples += 1
+        pending = [self.retry.popleft() for _ in range(min(size, len(self.retry)))]
+        new = self.feeder.read(size - len(pending))
+        pending += [_Pending(index, sample, 0) for index, sample in new]
         if not pending:
             return None
         self.seq += 1
-        self.sizer.took(new_samples)
+        self.sizer.took(len(new))
         return _Chunk(self.seq, pending)
 
     def _send(self, worker: WorkerProcess, chunk: _Chunk) -> None:
@@ -206,7 +192,7 @@ class _Scheduler:
         try:
             pieces = encode(("chunk", chunk.seq, self.key, states), worker.classes)
         except Exception:
-            chunk = self._drop_unpicklable(chunk)
+            chunk = _Chunk(chunk.seq, self.feeder.drop_unpicklable(chunk.items))
             if not chunk.items:
                 return
             pieces = encode(
@@ -229,23 +215,6 @@ class _Scheduler:
             worker.send(pieces)
         self._update_write_interest(worker)
 
-    def _drop_unpicklable(self, chunk: _Chunk) -> _Chunk:
-        import cloudpickle
-
-        kept = []
-        for item in chunk.items:
-            try:
-                cloudpickle.dumps(sample_state(item.sample), protocol=5)
-            except Exception as exc:
-                error = describe_unpicklable(item.sample, exc)
-                failure = (None, "NotPicklableError", str(error), str(error))
-                self.ready.append(
-                    to_outcome((item.index, item.sample.id, None, (), failure), "main")
-                )
-            else:
-                kept.append(item)
-        return _Chunk(chunk.seq, kept)
-
     # -- receiving --------------------------------------------------------------------
 
     def _receive(self, worker: WorkerProcess, message: Any, out: list[Outcome]) -> None:
@@ -256,8 +225,8 @@ class _Scheduler:
         self.deaths_without_progress = 0
         self._dispatch()  # keep this worker busy before decoding
         name = worker.name
-        for raw in raws:
-            state = raw[2]
+        for raw in raws:  # WireOutcomes: RawOutcome's fields, the sample as a WireState
+            _, _, state, _, _ = raw
             out.append(to_outcome(raw, name, None if state is None else restore_sample(state)))
 
     def _check_timeouts(self, out: list[Outcome]) -> None:
@@ -310,10 +279,9 @@ class _Scheduler:
         for number, chunk in enumerate(chunks):
             for place, item in enumerate(chunk.items):
                 if number == 0 and place == position:
-                    failure = (None, error_type, message, message)
-                    out.append(
-                        to_outcome((item.index, item.sample.id, None, (), failure), worker.name)
-                    )
+                    failure = RawFailure(None, error_type, message, message)
+                    raw = RawOutcome(item.index, item.sample.id, None, (), failure)
+                    out.append(to_outcome(raw, worker.name))
                 elif number == 0 and position < 0 and item.attempts + 1 >= _MAX_ATTEMPTS:
                     lost = f"{message}; gave up after {_MAX_ATTEMPTS} attempts"
                     out.append(

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from datamultiproc.core import BaseSample, FailureRecord, FunctionStep, Processor
+from datamultiproc.core import BaseSample, FailureRecord, FunctionStep, Processor, StepRecord, walk
 from datamultiproc.exceptions import (
     FailuresWarning,
     NotPicklableError,
@@ -384,6 +384,16 @@ def _update_cache_stats(backend: Any, pipeline: Processor, result: RunResult[Any
     """
     if getattr(backend, "in_process", False):
         return
-    caches = [step for step in pipeline.iter_processors() if hasattr(step, "update_stats")]
-    for cache in caches:
-        cache.update_stats(step for record in result.records for step in record.steps)
+    steps = _StepRecords(result)
+    for position in walk(pipeline):
+        position.step.update_stats(steps)
+
+
+class _StepRecords:
+    """Every step record of a run, iterable more than once without a copy."""
+
+    def __init__(self, result: RunResult[Any]) -> None:
+        self.result = result
+
+    def __iter__(self) -> Iterator[StepRecord]:
+        return (step for record in self.result.records for step in record.steps)

@@ -1,9 +1,11 @@
 """What runs a sample, in any backend, and the worker process's main loop.
 
-Outcomes are plain tuples, cheap to pickle:
-``(index, sample_id, sample or None, steps, failure or None)`` where ``steps`` are
-plain :class:`StepRecord` tuples and ``failure`` is
-``(stage, error_type, message, traceback)``. The parent adds the worker's name.
+A sample's outcome is a :class:`RawOutcome`; a failure a :class:`RawFailure`. Between
+processes an outcome travels as a plain tuple in the same field order (a
+:data:`WireOutcome`, see :func:`shipped`), with the sample as a plain
+:class:`~datamultiproc.execution._codec.SampleState` and its steps as plain
+:class:`StepRecord` tuples: named tuples pickle about ten times slower. The parent
+adds the worker's name.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import cloudpickle
 
 from datamultiproc.core import BaseSample, Processor, recording
 from datamultiproc.exceptions import ProcessingError
 from datamultiproc.execution._codec import (
-    SampleState,
+    WireState,
     encode,
     peer_known_classes,
     read_message,
@@ -36,15 +38,38 @@ from datamultiproc.execution._codec import (
 __all__ = [
     "RawFailure",
     "RawOutcome",
+    "WireOutcome",
     "lost_outcome",
     "prepare_pipeline",
     "run_payload",
     "run_sample",
+    "shipped",
     "worker_main",
 ]
 
-RawFailure = tuple[str | None, str, str, str]
-RawOutcome = tuple[int, str, Any, tuple[Any, ...], RawFailure | None]
+
+class RawFailure(NamedTuple):
+    """Why a sample failed, in plain strings that survive any trip between processes."""
+
+    stage: str | None  # the failing step's stage; None if unknown (worker died, bad input)
+    error_type: str  # class name of the original exception, e.g. "ValueError"
+    message: str
+    traceback: str  # the formatted traceback, or an explanation ("worker died (...)")
+
+
+class RawOutcome(NamedTuple):
+    """What running one sample gave, before the parent turns it into an ``Outcome``."""
+
+    index: int  # type: ignore[assignment]
+    sample_id: str
+    sample: Any  # the processed sample (a WireState on the wire), or None if it failed
+    steps: tuple[Any, ...]  # StepRecords (plain tuples on the wire)
+    failure: RawFailure | None
+
+
+#: A :class:`RawOutcome` as it travels: a plain tuple in the same field order.
+WireOutcome = tuple[int, str, WireState | None, tuple[tuple[Any, ...], ...], RawFailure | None]
+_new = tuple.__new__  # builds a named tuple in C; its own constructor is Python code
 
 # Pipelines a worker keeps set up, so a rerun in a warm pool skips setup().
 _KEPT_PIPELINES = 4
@@ -56,13 +81,13 @@ def run_sample(
     """Run ``pipeline`` on one sample and return its outcome; never raises ``Exception``."""
     sample_id = sample.id
     if setup_error is not None:
-        return (index, sample_id, None, (), setup_error)
+        return RawOutcome(index, sample_id, None, (), setup_error)
     with recording() as recorder:
         try:
             result = pipeline(sample)
         except Exception as exc:
-            return (index, sample_id, None, tuple(recorder.records), raw_failure(exc))
-    return (index, sample_id, result, tuple(recorder.records), None)
+            return RawOutcome(index, sample_id, None, tuple(recorder.records), raw_failure(exc))
+    return _new(RawOutcome, (index, sample_id, result, tuple(recorder.records), None))
 
 
 def prepare_pipeline(pipeline: Processor) -> RawFailure | None:
@@ -70,14 +95,16 @@ def prepare_pipeline(pipeline: Processor) -> RawFailure | None:
     try:
         pipeline.setup()
     except Exception as exc:
-        _, error_type, message, text = raw_failure(exc)
-        return ("setup", error_type, f"setup() failed: {message}", text)
+        failure = raw_failure(exc)
+        return failure._replace(stage="setup", message=f"setup() failed: {failure.message}")
     return None
 
 
 def lost_outcome(index: int, sample_id: str, message: str) -> RawOutcome:
     """Return the outcome of a sample whose worker died or was stopped while holding it."""
-    return (index, sample_id, None, (), (None, "WorkerLostError", message, message))
+    return RawOutcome(
+        index, sample_id, None, (), RawFailure(None, "WorkerLostError", message, message)
+    )
 
 
 def raw_failure(exc: BaseException) -> RawFailure:
@@ -85,8 +112,8 @@ def raw_failure(exc: BaseException) -> RawFailure:
     text = "".join(traceback.format_exception(exc))
     if isinstance(exc, ProcessingError):
         original = exc.__cause__ if exc.__cause__ is not None else exc
-        return (exc.processor, type(original).__name__, str(original), text)
-    return (None, type(exc).__name__, str(exc), text)
+        return RawFailure(exc.processor, type(original).__name__, str(original), text)
+    return RawFailure(None, type(exc).__name__, str(exc), text)
 
 
 class _WorkerState:
@@ -101,14 +128,9 @@ class _WorkerState:
             pipeline = pickle.loads(blob)
         except Exception as exc:
             # E.g. a processor class whose module the worker cannot import.
-            _, error_type, message, text = raw_failure(exc)
-            failure = (
-                "setup",
-                error_type,
-                f"cannot load the pipeline in a worker: {message}",
-                text,
-            )
-            self.pipelines[key] = (None, failure)
+            failure = raw_failure(exc)
+            message = f"cannot load the pipeline in a worker: {failure.message}"
+            self.pipelines[key] = (None, failure._replace(stage="setup", message=message))
         else:
             self.pipelines[key] = (pipeline, prepare_pipeline(pipeline))
         while len(self.pipelines) > _KEPT_PIPELINES:
@@ -118,10 +140,10 @@ class _WorkerState:
         self,
         seq: int,
         key: bytes,
-        items: Sequence[tuple[int, SampleState]],
+        items: Sequence[tuple[int, WireState]],
         progress: Any,
         slot: int,
-    ) -> list[RawOutcome]:
+    ) -> list[WireOutcome]:
         pipeline, setup_error = self.pipelines[key]
         outcomes = []
         strings: dict[str, str] = {}
@@ -132,23 +154,47 @@ class _WorkerState:
             progress[base + 2] = time.monotonic()
             progress[base + 1] = position
             raw = run_sample(pipeline, index, restore_sample(state), setup_error)
-            outcomes.append(_shipped(raw, strings))
+            outcomes.append(shipped(raw, strings))
         progress[base + 1] = -1
         return outcomes
 
 
-def _shipped(raw: RawOutcome, strings: dict[str, str]) -> RawOutcome:
-    index, sample_id, result, steps, failure = raw
-    state = None if result is None else sample_state(result)
-    # Equal stage and parameter strings become one object, which pickle sends once.
+def shipped(raw: RawOutcome, strings: dict[str, str]) -> WireOutcome:
+    """Return ``raw`` as it travels to the parent: plain tuples throughout.
+
+    Equal stage and parameter strings (``strings`` remembers them) become one object,
+    which pickle sends once.
+    """
+    index, sample_id, sample, steps, failure = raw
+    state = None if sample is None else sample_state(sample)
+    # Unpacking names every StepRecord field (and fails loudly if one is added).
     plain = tuple(
         (
-            step[0],
-            strings.setdefault(step[1], step[1]),
-            strings.setdefault(step[2], step[2]),
-            *step[3:],
+            number,
+            strings.setdefault(stage, stage),
+            strings.setdefault(params, params),
+            seconds,
+            cache_hit,
+            status,
+            bytes_read,
+            bytes_written,
+            recomputed,
+            reason,
+            computed_seconds,
         )
-        for step in steps
+        for (
+            number,
+            stage,
+            params,
+            seconds,
+            cache_hit,
+            status,
+            bytes_read,
+            bytes_written,
+            recomputed,
+            reason,
+            computed_seconds,
+        ) in steps
     )
     return (index, sample_id, state, plain, failure)
 
@@ -167,7 +213,7 @@ def run_payload(key: bytes, blob: bytes, payload: bytes) -> tuple[str, bytes]:
     pipeline, setup_error = _PAYLOAD_STATE.pipelines[key]
     strings: dict[str, str] = {}
     outcomes = [
-        _shipped(run_sample(pipeline, index, restore_sample(state), setup_error), strings)
+        shipped(run_sample(pipeline, index, restore_sample(state), setup_error), strings)
         for index, state in pickle.loads(payload)
     ]
     return f"process-{os.getpid()}", cloudpickle.dumps(outcomes, protocol=5)

@@ -11,21 +11,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from datamultiproc.core import SampleRecord, StepRecord
+from datamultiproc.storage import CacheStats
 
 __all__ = ["StageTally", "occurrence_keys", "tally_by_stage"]
 
 
 @dataclass
-class StageTally:
-    """Counts for one stage: steps done and failed, cache hits and misses, bytes and seconds."""
+class StageTally(CacheStats):
+    """Counts for one stage: steps done and failed, and its cache counts and seconds.
+
+    The cache counts (hits, misses, ``hit_rate``, bytes) are :class:`CacheStats`'s,
+    counted the same way as a Cache's own ``stats``.
+    """
 
     done: int = 0
     failed: int = 0
-    hits: int = 0
-    misses: int = 0
-    recomputed: int = 0
-    bytes_read: int = 0
-    bytes_written: int = 0
     hit_seconds: float = 0.0
     miss_seconds: float = 0.0
     hits_timed: int = 0  # hits whose entry stored its compute time
@@ -38,31 +38,21 @@ class StageTally:
             self.done += 1
         else:
             self.failed += 1
+        super().add(step)
         if step.cache_hit is True:
-            self.hits += 1
             self.hit_seconds += step.seconds
             if step.computed_seconds is not None:
                 self.hits_timed += 1
                 self.hit_computed_seconds += step.computed_seconds
         elif step.cache_hit is False:
-            self.misses += 1
             self.miss_seconds += step.seconds
             if step.reason is not None:
                 self.reasons[step.reason] = self.reasons.get(step.reason, 0) + 1
-        self.recomputed += step.recomputed
-        self.bytes_read += step.bytes_read
-        self.bytes_written += step.bytes_written
 
     @property
     def cached(self) -> bool:
         """Whether the stage went through a cache at least once."""
-        return self.hits + self.misses > 0
-
-    @property
-    def hit_rate(self) -> float:
-        """Hits over hits plus misses; NaN for a stage that was never cached."""
-        lookups = self.hits + self.misses
-        return self.hits / lookups if lookups else math.nan
+        return self.lookups > 0
 
     @property
     def seconds_saved(self) -> float:

@@ -6,14 +6,14 @@ import operator
 import os
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import PrivateAttr
 
-from datamultiproc.core import BaseSample, Compose, Processor, StepRecord, current_recorder
+from datamultiproc.core import BaseSample, Processor, StepRecord, current_recorder, walk
 from datamultiproc.exceptions import CacheCorruptedError, CacheWarning, StorageError
 from datamultiproc.storage._classes import remember
 from datamultiproc.storage._files import (
@@ -28,8 +28,6 @@ from datamultiproc.storage._keys import (
     KeyMode,
     cache_config,
     content_digest,
-    key_leaves,
-    register_key_leaves,
 )
 from datamultiproc.storage._names import entry_name
 from datamultiproc.storage._reasons import (
@@ -127,6 +125,14 @@ class Cache(Processor):
         """Return ``(self,)``: a Cache is one step of its own."""
         return (self,)
 
+    def substeps(self) -> tuple[Processor, ...]:
+        """Return ``(processor,)``: in another Cache's key, a Cache stands for it."""
+        return (self.processor,)
+
+    def storage_directories(self) -> tuple[str, ...]:
+        """Return ``(cache_dir,)``."""
+        return (os.fspath(self.cache_dir),)
+
     def setup(self) -> None:
         """Set up the wrapped processor."""
         self.processor.setup()
@@ -209,7 +215,7 @@ class Cache(Processor):
         config = cache_config(self.processor, upstream, self.key)
         memo = _Memo(
             upstream=upstream,
-            nodes=tuple(_snapshot(node) for node in _nodes((self, *upstream))),
+            nodes=tuple(_snapshot(p.step) for root in (self, *upstream) for p in walk(root)),
             config=config,
             folder=os.path.join(self.cache_dir, config.folder),
             stage=self.record_stage,
@@ -233,10 +239,6 @@ class Cache(Processor):
             make_folder(path.parent)
             write_json_atomic(path, config.manifest)
         written.add(config.folder)
-
-
-# In another Cache's key, a Cache stands for the processor it wraps.
-register_key_leaves(Cache, lambda cache: key_leaves((cache.processor,)))
 
 
 def _load(
@@ -281,15 +283,6 @@ def _warn_class_not_found(exc: ClassNotFoundError) -> None:
 
 
 _classes_not_found: set[str] = set()
-
-
-def _nodes(steps: Iterable[Processor]) -> Iterator[Processor]:
-    for step in steps:
-        yield step
-        if isinstance(step, Compose):
-            yield from _nodes(step.steps)
-        elif isinstance(step, Cache):
-            yield from _nodes((step.processor,))
 
 
 def _snapshot(node: Processor) -> tuple[Processor, type, tuple[Any, ...]]:

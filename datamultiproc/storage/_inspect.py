@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from datamultiproc.core import Compose, Processor
+from datamultiproc.core import Processor, walk
 from datamultiproc.storage._cache import MANIFEST, SUFFIX, Cache
 from datamultiproc.storage._files import TEMP_PREFIX
 
@@ -114,7 +114,7 @@ def prune(
         The configurations removed (or that would be).
     """
     current: dict[Path, set[str]] = {}
-    for cache, upstream in _caches(pipelines, ()):
+    for cache, upstream in _caches(pipelines):
         folder = Path(cache.cache_dir) / cache.configuration(upstream).folder
         current.setdefault(folder.parent, set()).add(folder.name)
     removed = []
@@ -133,17 +133,11 @@ def prune(
     return removed
 
 
-def _caches(
-    steps: tuple[Processor, ...], upstream: tuple[Processor, ...]
-) -> Iterator[tuple[Cache, tuple[Processor, ...]]]:
-    # Mirrors how Compose passes `upstream` to its steps.
-    for step in steps:
-        if isinstance(step, Cache):
-            yield step, upstream
-            yield from _caches((step.processor,), upstream)
-        elif isinstance(step, Compose):
-            yield from _caches(tuple(step.steps), upstream)
-        upstream = (*upstream, step)
+def _caches(pipelines: tuple[Processor, ...]) -> Iterator[tuple[Cache, tuple[Processor, ...]]]:
+    for pipeline in pipelines:  # each pipeline runs on its own: none is upstream of another
+        for step, upstream in walk(pipeline):
+            if isinstance(step, Cache):
+                yield step, upstream
 
 
 def _record(folder: Path, *, unversioned: bool = False) -> CacheConfigRecord:

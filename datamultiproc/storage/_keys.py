@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from datamultiproc.core import BaseSample, Processor
+from datamultiproc.core import BaseSample, Processor, walk
 from datamultiproc.exceptions import CacheWarning
 from datamultiproc.storage._fingerprint import Dependency, Fingerprinter, class_identity
 from datamultiproc.storage._names import stage_folder_name
@@ -28,16 +28,12 @@ __all__ = [
     "content_digest",
     "key_leaves",
     "placeholder_parts",
-    "register_key_leaves",
 ]
 
 KeyMode = Literal["id", "content"]
 FORMAT = "datamultiproc-cache-1"
 _DIGEST_CHARS = 16
 _warned: set[str] = set()
-_registered: dict[type, Callable[[Any], tuple[Processor, ...]]] = {}
-_expanders: dict[type, Callable[[Any], tuple[Processor, ...]] | None] = {}
-_NOT_FOUND: Any = object()
 
 
 @dataclass(frozen=True)
@@ -75,36 +71,18 @@ class CacheConfig:
 
 
 def key_leaves(steps: Iterable[Processor]) -> tuple[Processor, ...]:
-    """Flatten steps to the processors whose results they depend on.
+    """Return the steps whose results samples depend on, in order.
 
-    Composes are flattened, a Cache stands for the processor it wraps, and a Save
-    (which does not change samples) contributes nothing.
+    These are the steps without sub-steps (a Compose is flattened, a Cache stands for
+    the processor it wraps) that change samples (a Save, which only writes them, is
+    left out: see ``Processor.changes_samples``).
     """
-    leaves: list[Processor] = []
-    for step in steps:
-        for leaf in step.iter_processors():
-            expand = _expanders.get(type(leaf), _NOT_FOUND)
-            if expand is _NOT_FOUND:
-                expand = _find_expander(type(leaf))
-            if expand is None:
-                leaves.append(leaf)
-            else:
-                leaves.extend(expand(leaf))
-    return tuple(leaves)
-
-
-def register_key_leaves(
-    cls: type[Processor], expand: Callable[[Any], tuple[Processor, ...]]
-) -> None:
-    """Make steps of ``cls`` (and subclasses) stand for ``expand(step)`` in cache keys."""
-    _registered[cls] = expand
-    _expanders.clear()
-
-
-def _find_expander(cls: type) -> Callable[[Any], tuple[Processor, ...]] | None:
-    expand = next((_registered[base] for base in cls.__mro__ if base in _registered), None)
-    _expanders[cls] = expand
-    return expand
+    return tuple(
+        position.step
+        for root in steps
+        for position in walk(root)
+        if position.step.changes_samples and not position.step.substeps()
+    )
 
 
 def cache_config(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datamultiproc.core import BaseSample, Compose, Processor, SampleRecord, check_is_sample
+from datamultiproc.core import BaseSample, Processor, SampleRecord, check_is_sample, walk
 from datamultiproc.storage._cache import SUFFIX, Cache
 from datamultiproc.storage._files import read_seconds
 from datamultiproc.storage._keys import CacheConfig, content_digest, key_leaves
@@ -197,9 +197,9 @@ def _plan_steps(
     for step in steps:
         if isinstance(step, Cache):
             missing = _plan_cache(step, upstream, samples, reach, out)
-            _plan_steps((step.processor,), upstream, samples, missing, out)
-        elif isinstance(step, Compose):
-            _plan_steps(tuple(step.steps), upstream, samples, reach, out)
+            _plan_steps(step.substeps(), upstream, samples, missing, out)
+        else:
+            _plan_steps(step.substeps(), upstream, samples, reach, out)
         upstream = (*upstream, step)
 
 
@@ -287,19 +287,12 @@ def reasons_before_run(pipeline: Processor) -> dict[tuple[str, str], str]:
     says ``"new sample"``; the configuration was new, and this says why.
     """
     found: dict[tuple[str, str], str] = {}
-    stack: list[tuple[tuple[Processor, ...], tuple[Processor, ...]]] = [((pipeline,), ())]
-    while stack:
-        steps, upstream = stack.pop()
-        for step in steps:
-            if isinstance(step, Cache):
-                config = step.configuration(upstream)
-                reason = configuration_reason(step.cache_dir, config.folder, config.parts)
-                if reason is not None:
-                    found[(step.record_stage, step.record_params)] = reason
-                stack.append(((step.processor,), upstream))
-            elif isinstance(step, Compose):
-                stack.append((tuple(step.steps), upstream))
-            upstream = (*upstream, step)
+    for step, upstream in walk(pipeline):
+        if isinstance(step, Cache):
+            config = step.configuration(upstream)
+            reason = configuration_reason(step.cache_dir, config.folder, config.parts)
+            if reason is not None:
+                found[(step.record_stage, step.record_params)] = reason
     return found
 
 

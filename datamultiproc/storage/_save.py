@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from datamultiproc.core import BaseSample, Processor, current_recorder
 from datamultiproc.storage._files import write_pickle_atomic
-from datamultiproc.storage._keys import register_key_leaves
 from datamultiproc.storage._names import entry_name, stage_folder_name
 
 __all__ = ["Save"]
@@ -31,9 +31,16 @@ class Save(Processor):
 
     save_to_dir: Path
 
+    #: Saving does not change a sample, so a Save is not part of a later Cache's key.
+    changes_samples: ClassVar[bool] = False
+
     def process(self, sample: Any) -> Any:
         """Write the sample and return it unchanged."""
         return self._run_step(sample, ())
+
+    def storage_directories(self) -> tuple[str, ...]:
+        """Return ``(save_to_dir,)``."""
+        return (os.fspath(self.save_to_dir),)
 
     def entry_path(self, sample: BaseSample) -> Path:
         """Return the file ``sample`` is saved to."""
@@ -48,7 +55,3 @@ class Save(Processor):
             seconds = time.perf_counter() - started
             recorder.add("Save", self.describe_params(), seconds, bytes_written=size)
         return sample
-
-
-# Saving does not change a sample, so it is not part of a later Cache's key.
-register_key_leaves(Save, lambda save: ())

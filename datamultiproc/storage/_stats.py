@@ -1,7 +1,12 @@
-"""CacheStats: hit and byte counters of one Cache, mergeable across processes."""
+"""CacheStats: how step records count as cache hits, misses and bytes, mergeable across processes.
+
+The one definition of these counts: a Cache's ``stats`` and the notebook's per-stage
+tallies (progress display, ``RunResult`` reprs, cache-stats frame) both use it.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
@@ -12,7 +17,7 @@ __all__ = ["CacheStats"]
 
 @dataclass
 class CacheStats:
-    """Counters of one Cache step.
+    """Counters of one Cache step (or of one stage of a run).
 
     Worker processes count on their own copies of a Cache; the runner rebuilds the
     parent's counters from the step records they ship back, with
@@ -37,6 +42,8 @@ class CacheStats:
     >>> stats.merge(CacheStats(hits=1))
     >>> stats.hits, stats.hit_rate
     (4, 0.8)
+    >>> CacheStats().hit_rate  # no lookups, no rate
+    nan
     """
 
     hits: int = 0
@@ -52,8 +59,24 @@ class CacheStats:
 
     @property
     def hit_rate(self) -> float:
-        """Hits divided by lookups (0.0 before the first lookup)."""
-        return self.hits / self.lookups if self.lookups else 0.0
+        """Hits divided by lookups; NaN before the first lookup (no lookups, no rate).
+
+        NaN rather than 0.0, which would read as "every lookup missed"; in a DataFrame
+        it shows as missing. The repr shows the counts only, so it stays readable.
+        """
+        return self.hits / self.lookups if self.lookups else math.nan
+
+    def add(self, step: StepRecord) -> None:
+        """Count one step record: a hit or a miss and its bytes; a step not cached counts nothing."""
+        if step.cache_hit is None:
+            return
+        if step.cache_hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+        self.recomputed += int(step.recomputed)
+        self.bytes_read += step.bytes_read
+        self.bytes_written += step.bytes_written
 
     def merge(self, other: CacheStats) -> None:
         """Add ``other``'s counters to these, in place."""
@@ -63,7 +86,7 @@ class CacheStats:
     def __add__(self, other: CacheStats) -> CacheStats:
         if not isinstance(other, CacheStats):
             return NotImplemented
-        total = CacheStats()
+        total = type(self)()
         total.merge(self)
         total.merge(other)
         return total
@@ -86,15 +109,6 @@ class CacheStats:
         """
         stats = cls()
         for record in records:
-            if record.cache_hit is None or record.stage != stage:
-                continue
-            if params is not None and record.params != params:
-                continue
-            if record.cache_hit:
-                stats.hits += 1
-            else:
-                stats.misses += 1
-            stats.recomputed += int(record.recomputed)
-            stats.bytes_read += record.bytes_read
-            stats.bytes_written += record.bytes_written
+            if record.stage == stage and (params is None or record.params == params):
+                stats.add(record)
         return stats

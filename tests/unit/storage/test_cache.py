@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import random
 import sys
@@ -120,6 +121,10 @@ def test_records_and_stats(cache_dir: Path) -> None:
     parent.update_stats([missed, hitted, other])
     assert parent.stats == expected
     assert expected.hit_rate == 0.5
+    assert math.isnan(CacheStats().hit_rate)  # no lookups, no rate (0.0 would mean all missed)
+    assert repr(CacheStats()) == (
+        "CacheStats(hits=0, misses=0, recomputed=0, bytes_read=0, bytes_written=0)"
+    )
     assert expected + expected == CacheStats(
         2, 2, 0, 2 * expected.bytes_read, 2 * expected.bytes_written
     )

@@ -80,3 +80,11 @@ def test_save_writes_under_last_stage_and_records_bytes(save_dir: Path) -> None:
     unprocessed = NumberSample(id="raw", data=0)
     assert save(unprocessed) is unprocessed
     assert BaseSample.read_file(save_dir / "unprocessed" / "raw.pickle").id == "raw"
+
+
+def test_prune_treats_each_pipeline_on_its_own(cache_dir: Path) -> None:
+    # A second pipeline is not upstream of the first: both keep their current entries.
+    first = fill(cache_dir, 1)
+    second = fill(cache_dir, 2)
+    assert prune(first, second) == []
+    assert sorted(r.entries for r in inspect_cache(cache_dir)) == [3, 3]
