@@ -87,6 +87,17 @@ class BaseSample(BaseModel):
 
     __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable
 
+    def __repr_args__(self) -> Any:
+        # pydantic's repr, with arrays of more than a few values shown as dtype and shape.
+        for name, value in super().__repr_args__():
+            yield name, _ArrayAbbreviation(value) if _is_large_array(value) else value
+
+    def _repr_html_(self) -> str:
+        """Show the sample in a notebook: fields, array summaries and thumbnails, history."""
+        from datamultiproc.core._display import sample_html
+
+        return sample_html(self)
+
     def write_file(self, path: str | Path) -> Path:
         """Write the sample to a ``.pkl`` or ``.pickle`` file and return its path.
 
@@ -166,6 +177,24 @@ class BaseSample(BaseModel):
             msg = f"{str(path)!r} holds a {type(sample).__qualname__}, not a {cls.__qualname__}"
             raise StorageError(msg)
         return sample
+
+
+class _ArrayAbbreviation:
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __repr__(self) -> str:
+        return f"array(shape={self.array.shape}, dtype={self.array.dtype})"
+
+
+def _is_large_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.size > ARRAY_REPR_MAX
+
+
+#: Arrays with more values than this are abbreviated in ``repr(sample)``.
+ARRAY_REPR_MAX = 8
 
 
 def values_equal(left: Any, right: Any) -> bool:
