@@ -12,6 +12,7 @@ from datamultiproc.core._records import (
 )
 from datamultiproc.core._sample import BaseSample, register_sample_writer, values_equal
 from datamultiproc.core._walk import StepPosition, walk
+from datamultiproc.core._trace import Trace, TraceStep, leaf_steps
 
 __all__ = [
     "BaseSample",
@@ -23,8 +24,11 @@ __all__ = [
     "StepPosition",
     "StepRecord",
     "StepRecorder",
+    "Trace",
+    "TraceStep",
     "check_is_sample",
     "current_recorder",
+    "leaf_steps",
     "recording",
     "register_sample_writer",
     "values_equal",

@@ -33,9 +33,9 @@ CSS = """<style>
 color:var(--jp-content-font-color1,inherit);line-height:1.4}
 .dmp-title{font-weight:bold;margin-bottom:2px}
 .dmp-title .dmp-muted{font-weight:normal}
-.dmp table{border-collapse:collapse;margin:0}
+.dmp table{border-collapse:collapse;margin:0;color:inherit;font-size:inherit}
 .dmp th,.dmp td{text-align:left;vertical-align:top;padding:2px 8px 2px 0;border:none;
-background:transparent;white-space:nowrap}
+background:transparent;white-space:nowrap;color:inherit}
 .dmp tr{background:transparent!important}
 .dmp-fields>tbody>tr{border-top:1px solid var(--jp-border-color2,rgba(128,128,128,.25))}
 .dmp th{font-weight:bold}
@@ -47,6 +47,7 @@ display:block;margin-top:2px}
 .dmp-changed{background:rgba(255,152,0,.18)!important;box-shadow:inset 3px 0 0 #ff9800}
 .dmp-error{color:var(--jp-error-color1,#d32f2f)}
 .dmp pre{white-space:pre-wrap;margin:2px 0;font-size:11px}
+.dmp td.dmp-wrap{white-space:normal;min-width:24em;max-width:48em}
 </style>"""
 
 
@@ -142,7 +143,9 @@ def array_summary(array: np.ndarray) -> str:
 
 
 def _array_html(array: np.ndarray, size: int) -> str:
-    summary = html.escape(array_summary(array))
+    # dtype and shape on one line, the statistics on the next: keeps columns narrow.
+    head, _, stats = array_summary(array).partition(" min ")
+    summary = html.escape(head) + (f"<br><span class='dmp-muted'>min {html.escape(stats)}</span>" if stats else "")
     if is_image(array):
         return f"{summary}{_image_tag(array, size)}"
     if array.ndim == 1 and array.size > 1 and array.dtype.kind in "biuf":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -12,6 +12,9 @@ from datamultiproc.core._records import StepRecord, current_recorder
 from datamultiproc.core._sample import BaseSample, values_equal
 from datamultiproc.core._services import planner, runner
 from datamultiproc.exceptions import ProcessingError
+
+if TYPE_CHECKING:
+    from datamultiproc.core._trace import Trace
 
 __all__ = ["FunctionStep", "Processor", "check_is_sample"]
 
@@ -143,6 +146,60 @@ class Processor(BaseModel):
         if recorder is not None:
             recorder.add(stage, params, time.perf_counter() - started)
         return result
+
+    def _trace_step(self, sample: Any, upstream: tuple[Processor, ...]) -> tuple[Any, str]:
+        """Run this leaf step for :meth:`trace` without writing anything.
+
+        Returns the sample and the cache status: ``"-"`` here; a Cache overrides this
+        to load a hit and compute a miss without storing it, a Save to write nothing.
+        """
+        return self._run_step(sample, upstream), "-"
+
+    def trace(self, sample: Any) -> Trace:
+        """Run one sample through this pipeline stage by stage, in this process, writing nothing.
+
+        The sample is copied first (the input is left untouched), so breakpoints and
+        ``print`` in ``process`` work as in a plain call. A :class:`~datamultiproc.Cache`
+        step loads a hit and computes a miss without storing it; a
+        :class:`~datamultiproc.Save` step writes nothing. A stage that raises ends
+        the trace: ``trace.error`` holds the exception and the stages before it remain
+        (``trace`` itself does not raise).
+
+        Parameters
+        ----------
+        sample
+            The sample to follow.
+
+        Returns
+        -------
+        Trace
+            One entry per leaf stage: a snapshot of the sample after it, seconds,
+            cache status (``"hit"``, ``"miss: ..."``, ``"-"``) and the fields it changed.
+            ``trace[i]`` or ``trace["Stage"]`` is a snapshot.
+
+        Raises
+        ------
+        TypeError
+            If ``sample`` is not a :class:`~datamultiproc.BaseSample`.
+
+        Examples
+        --------
+        >>> class Sample(BaseSample):
+        ...     data: int
+        >>> class AddStep(Processor):
+        ...     step_size: int = 1
+        ...     def process(self, sample):
+        ...         sample.data = sample.data + self.step_size
+        ...         return sample
+        >>> from datamultiproc.core._compose import Compose
+        >>> trace = Compose(AddStep(), AddStep(step_size=10)).trace(Sample(id="a", data=0))
+        >>> [step.sample.data for step in trace], trace.steps[0].changed
+        ([1, 11], ('data',))
+        """
+        from datamultiproc.core._trace import trace
+
+        check_is_sample(sample, where=f"{self.stage_name}.trace()")
+        return trace(self, sample)
 
     def run(self, samples: Iterable[Any], **options: Any) -> Any:
         """Run this processor (or pipeline) over many samples in parallel.

@@ -14,7 +14,15 @@ from typing import Any
 
 from datamultiproc.exceptions import ExecutionError
 
-__all__ = ["Runner", "planner", "register_planner", "register_runner", "runner"]
+__all__ = [
+    "Runner",
+    "planner",
+    "register_planner",
+    "register_runner",
+    "register_trace_frame",
+    "runner",
+    "trace_frame",
+]
 
 
 @dataclass(frozen=True)
@@ -84,3 +92,25 @@ def planner() -> Callable[[Any, Iterable[Any]], Any]:
         msg = "no planner registered: import datamultiproc (or datamultiproc.storage) first"
         raise ExecutionError(msg)
     return _planners[0]
+
+
+_trace_frames: list[Callable[[Any], Any]] = []
+
+
+def register_trace_frame(view: Callable[[Any], Any]) -> None:
+    """Make ``view(trace) -> pandas.DataFrame`` implement :meth:`Trace.to_frame`."""
+    _trace_frames[:] = [view]
+
+
+def trace_frame() -> Callable[[Any], Any]:
+    """Return the registered :meth:`Trace.to_frame` view.
+
+    Raises
+    ------
+    ExecutionError
+        If none was registered (``datamultiproc`` was never imported).
+    """
+    if not _trace_frames:
+        msg = "no DataFrame view of a trace registered: import datamultiproc first"
+        raise ExecutionError(msg)
+    return _trace_frames[0]

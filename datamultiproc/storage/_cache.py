@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import PrivateAttr
 
 from datamultiproc.core import BaseSample, Processor, StepRecord, current_recorder, walk
+from datamultiproc.core._trace import leaf_steps
 from datamultiproc.exceptions import CacheCorruptedError, CacheWarning, StorageError
 from datamultiproc.storage._classes import remember
 from datamultiproc.storage._files import (
@@ -203,6 +204,25 @@ class Cache(Processor):
         if reason is None:
             state.existing.add(memo.folder)
         return reason or NEW_SAMPLE
+
+    def _trace_step(self, sample: Any, upstream: tuple[Processor, ...]) -> tuple[Any, str]:
+        """In a trace, load a hit, or compute a miss without storing it (nor counting either).
+
+        The status is ``"hit"`` or ``"miss: <reason>"``, the reason as in step records.
+        """
+        state: _RuntimeState = self.__pydantic_private__["_state"]  # type: ignore[index]
+        memo = self._memo(upstream, state)
+        remember(type(sample))
+        cached, _, found, _ = _load(self._entry_path(memo, sample), sample, timed=False)
+        if cached is not None:
+            return cached, "hit"
+        if found == "missing":
+            reason = self._miss_reason(memo, state)
+        else:
+            reason = ENTRY_CORRUPT if found == "corrupt" else ENTRY_UNREADABLE
+        for leaf, leaf_upstream in leaf_steps(self.processor, upstream):
+            sample, _ = leaf._trace_step(sample, leaf_upstream)
+        return sample, f"miss: {reason}"
 
     def _memo(self, upstream: tuple[Processor, ...], state: _RuntimeState | None = None) -> _Memo:
         # Fingerprinting costs far more than a hit; redo it only when a step, a field

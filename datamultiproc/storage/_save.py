@@ -55,3 +55,7 @@ class Save(Processor):
             seconds = time.perf_counter() - started
             recorder.add("Save", self.describe_params(), seconds, bytes_written=size)
         return sample
+
+    def _trace_step(self, sample: Any, upstream: tuple[Processor, ...]) -> tuple[Any, str]:
+        """In a trace, pass the sample on without writing it."""
+        return sample, "-"
