@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from datamultiproc._wiring import connect_layers as _connect_layers
-from datamultiproc.core import BaseSample, Compose, Processor, StepRecord
+from datamultiproc.core import BaseSample, Compose, Processor, StepRecord, Trace, TraceStep
 from datamultiproc.exceptions import (
     CacheCorruptedError,
     DatamultiprocError,
@@ -61,6 +61,8 @@ __all__ = [
     "Save",
     "StepRecord",
     "StorageError",
+    "Trace",
+    "TraceStep",
     "WorkerLostError",
     "__version__",
     "history_frame",

@@ -3,7 +3,7 @@
 ``import datamultiproc`` runs :func:`connect_layers` once. Execution registered its
 runner with core when it was imported; here the notebook layer's progress displays
 and ``RunResult`` DataFrame views are registered with execution (and the
-``Plan`` DataFrame view with storage), as factories that
+``Plan`` DataFrame view with storage, the ``Trace`` one with core), as factories that
 import :mod:`datamultiproc.notebook` (and pandas or ipywidgets) only when first used.
 """
 
@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from datamultiproc.core import Trace
+from datamultiproc.core._services import register_trace_frame
 from datamultiproc.execution import ProgressSink, RunResult
 from datamultiproc.execution._services import (
     DisplayMode,
@@ -29,7 +31,8 @@ __all__ = ["connect_layers"]
 
 
 def connect_layers() -> None:
-    """Register the notebook layer's displays and views with the execution and storage layers."""
+    """Register the notebook layer's displays and views with the lower layers."""
+    register_trace_frame(_trace_frame)
     register_display_factory(_create_display)
     register_plan_frame(_plan_frame)
     register_result_views(
@@ -46,6 +49,12 @@ def _plan_frame(plan: Plan) -> pd.DataFrame:
     from datamultiproc.notebook import _frames
 
     return _frames.plan_frame(plan)
+
+
+def _trace_frame(trace: Trace) -> pd.DataFrame:
+    from datamultiproc.notebook import _trace
+
+    return _trace.trace_frame(trace)
 
 
 def _create_display(mode: DisplayMode, *, stop: threading.Event) -> ProgressSink:

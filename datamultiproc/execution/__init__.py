@@ -14,6 +14,7 @@ from datamultiproc.execution._events import (
     RunStatus,
     SampleFinished,
 )
+from datamultiproc.execution._iterator import RunIterator
 from datamultiproc.execution._job import Job, Outcome
 from datamultiproc.execution._options import RunOptions
 from datamultiproc.execution._result import RunResult
@@ -28,6 +29,7 @@ __all__ = [
     "ProgressSink",
     "RunEvent",
     "RunFinished",
+    "RunIterator",
     "RunOptions",
     "RunResult",
     "RunStarted",

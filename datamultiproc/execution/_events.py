@@ -15,7 +15,7 @@ from datamultiproc.core import FailureRecord, SampleRecord
 
 __all__ = ["ProgressSink", "RunEvent", "RunFinished", "RunStarted", "RunStatus", "SampleFinished"]
 
-RunStatus = Literal["complete", "failed", "interrupted"]
+RunStatus = Literal["complete", "complete_with_failures", "failed", "interrupted"]
 
 
 def _no_stop() -> None:
@@ -73,8 +73,10 @@ class RunFinished:
     Attributes
     ----------
     status
-        ``"complete"`` (every sample succeeded), ``"failed"`` (some failed, or the
-        run raised) or ``"interrupted"`` (Ctrl-C, a Stop button).
+        ``"complete"`` (every sample succeeded), ``"complete_with_failures"`` (every
+        sample ran, some failed and were collected), ``"failed"`` (the run raised and
+        stopped: ``on_error="raise"`` or a backend error) or ``"interrupted"``
+        (Ctrl-C, a Stop button, an ``imap`` consumer that stopped early).
     done
         Samples that succeeded.
     failed

@@ -33,14 +33,14 @@ class InputReader:
     Attributes
     ----------
     total
-        Number of items when the input has a length, else ``None``.
+        Number of items when the input has a length, else the ``total`` hint (or ``None``).
     rejected
         Failed outcomes of bad items found while reading lazily.
     """
 
-    def __init__(self, samples: Iterable[Any]) -> None:
+    def __init__(self, samples: Iterable[Any], *, total: int | None = None) -> None:
         self.rejected: deque[Outcome] = deque()
-        self.total = len(samples) if isinstance(samples, Sized) else None
+        self.total = len(samples) if isinstance(samples, Sized) else total
         if isinstance(samples, (list, tuple)):
             _check_all(samples)
             self._items: Iterator[Item] = enumerate(samples)

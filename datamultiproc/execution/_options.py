@@ -44,12 +44,18 @@ class RunOptions:
     chunksize: int | None = None
     timeout: float | None = None
     ordered: bool = True
+    total: int | None = None
 
     def __post_init__(self) -> None:
         _check_choice("on_error", self.on_error, ("collect", "skip", "raise"))
         _check_positive("workers", self.workers, int)
         _check_positive("chunksize", self.chunksize, int)
         _check_positive("timeout", self.timeout, (int, float))
+        if self.total is not None and (
+            isinstance(self.total, bool) or not isinstance(self.total, int) or self.total < 0
+        ):
+            msg = f"total must be a number of samples (an int >= 0) or None, not {self.total!r}"
+            raise TypeError(msg) if not isinstance(self.total, int) else ValueError(msg)
         if not _is_progress(self.progress):
             msg = (
                 "progress must be True, False, 'auto', 'widget', 'text' or a ProgressSink, "

@@ -15,7 +15,12 @@ __all__ = ["result_html", "result_text"]
 #: Failures listed in the HTML repr; ``result.failures_frame()`` has them all.
 MAX_FAILURES_SHOWN = 5
 
-_STATUS_COLOURS = {"complete": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00"}
+_STATUS_COLOURS = {
+    "complete": "#2e7d32",
+    "complete_with_failures": "#ef6c00",
+    "failed": "#c62828",
+    "interrupted": "#607d8b",
+}
 
 
 def result_text(result: RunResult[Any]) -> str:
@@ -45,7 +50,10 @@ def result_html(result: RunResult[Any]) -> str:
         ("backend", f"{html.escape(result.backend)}, {result.workers} worker(s)"),
     ]
     rows.extend(
-        (f"cache {html.escape(stage)}", f"{s.hit_rate:.0%} hits ({s.hits:,} of {s.lookups:,})")
+        (
+            f"cache {html.escape(stage)}",
+            f"{s.hit_rate:.0%} hits ({s.hits:,} of {s.lookups:,}) in this run",
+        )
         for stage, s in _cache_stats_by_stage(result).items()
         if s.lookups
     )

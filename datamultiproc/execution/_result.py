@@ -36,7 +36,9 @@ class RunResult(Generic[SampleT]):
         One record per sample (succeeded or failed) with its steps and worker,
         in input order.
     status
-        ``"complete"``, ``"failed"`` or ``"interrupted"``.
+        ``"complete"`` (every sample succeeded), ``"complete_with_failures"`` (every
+        sample ran and some failed: see :attr:`failures`) or ``"interrupted"`` (stopped
+        early: what finished is here). A run that raises returns no result.
     wall_seconds
         Wall time of the run, worker start-up included.
     backend
@@ -85,7 +87,11 @@ class RunResult(Generic[SampleT]):
         return result_views().history(self)
 
     def cache_stats(self) -> pd.DataFrame:
-        """Return one row per cached stage with hits, misses, hit rate and bytes."""
+        """Return one row per cached stage with hits, misses, hit rate and bytes, for this run only.
+
+        ``cache.stats`` on a :class:`~datamultiproc.Cache` instead adds up every run
+        of that Cache object in this process.
+        """
         return result_views().cache_stats(self)
 
     def timings(self) -> pd.DataFrame:

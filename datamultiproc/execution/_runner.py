@@ -15,9 +15,8 @@ import contextlib
 import gc
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from datamultiproc.core import BaseSample, FailureRecord, FunctionStep, Processor, StepRecord, walk
 from datamultiproc.exceptions import (
@@ -36,6 +35,7 @@ from datamultiproc.execution._events import (
     SampleFinished,
 )
 from datamultiproc.execution._inputs import InputReader
+from datamultiproc.execution._iterator import RunIterator, warn_at_caller
 from datamultiproc.execution._job import Job, Outcome
 from datamultiproc.execution._options import OnError, ProgressOption, RunOptions
 from datamultiproc.execution._result import RunResult
@@ -58,6 +58,7 @@ def run(
     on_error: OnError = "collect",
     chunksize: int | None = None,
     timeout: float | None = None,
+    total: int | None = None,
 ) -> RunResult[SampleT]:
     """Run ``pipeline`` over ``samples`` in parallel and return every result.
 
@@ -95,6 +96,11 @@ def run(
     timeout
         Seconds one sample may take (``backend="process"``); a sample over it fails
         and its worker is replaced. ``None`` (default): no limit.
+    total
+        How many samples the input holds, for the progress display (bar, time
+        left) when the input has no ``len()``, e.g. a generator. ``None``
+        (default): ``len(samples)`` where it exists. A hint only: the whole
+        input is processed either way.
 
     Returns
     -------
@@ -134,6 +140,7 @@ def run(
         on_error=on_error,
         chunksize=chunksize,
         timeout=timeout,
+        total=total,
     )
     session = _Session(pipeline, samples, options)
     before = reasons_before_run(session.job.pipeline)  # new configurations, before entries appear
@@ -166,7 +173,8 @@ def imap(
     on_error: OnError = "collect",
     chunksize: int | None = None,
     timeout: float | None = None,
-) -> Iterator[SampleT]:
+    total: int | None = None,
+) -> RunIterator[SampleT]:
     """Run ``pipeline`` over ``samples`` lazily, yielding processed samples.
 
     Takes the options of :func:`run`, plus ``ordered``: ``True`` (default) yields
@@ -176,8 +184,9 @@ def imap(
 
     Returns
     -------
-    Iterator
-        The processed samples.
+    RunIterator
+        The processed samples. Once exhausted, its ``failures`` and ``status``
+        say what failed (``on_error="collect"`` warns and names them).
     """
     options = RunOptions(
         workers=workers,
@@ -188,9 +197,11 @@ def imap(
         chunksize=chunksize,
         timeout=timeout,
         ordered=ordered,
+        total=total,
     )
-    session = _Session(pipeline, samples, options)
-    return _in_order(session.outcomes()) if options.ordered else _samples(session.outcomes())
+    session = _Session(pipeline, samples, options, kind="imap")
+    stream = _in_order(session.outcomes()) if options.ordered else _samples(session.outcomes())
+    return RunIterator(stream, session)
 
 
 def _samples(outcomes: Iterator[Outcome]) -> Iterator[Any]:
@@ -218,7 +229,15 @@ def _in_order(outcomes: Iterator[Outcome]) -> Iterator[Any]:
 class _Session:
     """One run: checked options, the backend's outcome stream, events and status."""
 
-    def __init__(self, pipeline: Any, samples: Iterable[Any], options: RunOptions) -> None:
+    def __init__(
+        self,
+        pipeline: Any,
+        samples: Iterable[Any],
+        options: RunOptions,
+        kind: Literal["run", "imap"] = "run",
+    ) -> None:
+        self.kind = kind
+        self.failures: list[FailureRecord] = []
         self.on_error: OnError = options.on_error
         self.backend = resolve_backend(options.backend, options.workers, options.start_method)
         if options.timeout is not None and self.backend.name in (
@@ -229,7 +248,7 @@ class _Session:
         ):
             msg = f"timeout= needs backend='process'; backend {self.backend.name!r} cannot stop a sample"
             raise ValueError(msg)
-        self.reader = InputReader(samples)
+        self.reader = InputReader(samples, total=options.total)
         self.job = Job(
             pipeline=_as_pipeline(pipeline),
             stop=threading.Event(),
@@ -276,16 +295,19 @@ class _Session:
             if finished and self.job.stop.is_set():
                 self.status = "interrupted"
             elif finished:
-                self.status = "failed" if self.failed else "complete"
+                self.status = "complete_with_failures" if self.failed else "complete"
             self._emit(
                 RunFinished(self.status, self.done, self.failed, time.perf_counter() - started)
             )
         if self.failed and self.on_error == "collect":
-            warnings.warn(
-                f"{self.failed} of {self.done + self.failed} samples failed; "
-                "see result.failures (or result.failures_frame())",
+            where = (
+                "see result.failures (or result.failures_frame())"
+                if self.kind == "run"
+                else "see .failures on the iterator imap() returned, once it is exhausted"
+            )
+            warn_at_caller(
+                f"{self.failed} of {self.done + self.failed} samples failed; {where}",
                 FailuresWarning,
-                stacklevel=3,
             )
 
     def _count(self, outcome: Outcome) -> None:
@@ -293,6 +315,7 @@ class _Session:
             self.done += 1
         else:
             self.failed += 1
+            self.failures.append(outcome.failure)
         if self.sink is not None:  # skip building the event when nobody listens
             self.sink.handle(SampleFinished(outcome.record, outcome.failure))
         if outcome.failure is not None and self.on_error == "raise":

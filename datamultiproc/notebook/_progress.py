@@ -28,8 +28,18 @@ __all__ = ["TextProgress", "WidgetProgress", "create_progress_sink", "in_jupyter
 #: Seconds between two redraws of a display while a run goes on.
 MIN_INTERVAL = 0.2
 
-_BAR_STYLES = {"complete": "success", "failed": "danger", "interrupted": "warning"}
-_TEXT_COLOURS = {"complete": "green", "failed": "red", "interrupted": "yellow"}
+_BAR_STYLES = {
+    "complete": "success",
+    "complete_with_failures": "warning",
+    "failed": "danger",
+    "interrupted": "info",
+}
+_TEXT_COLOURS = {
+    "complete": "green",
+    "complete_with_failures": "yellow",
+    "failed": "red",
+    "interrupted": "blue",
+}
 
 
 def create_progress_sink(

@@ -10,7 +10,12 @@ from datamultiproc.notebook._tallies import StageTally, occurrence_keys
 
 __all__ = ["ProgressState", "format_duration"]
 
-_FINAL_WORDS = {"complete": "Complete", "failed": "Failed", "interrupted": "Interrupted"}
+_FINAL_WORDS = {
+    "complete": "Complete",
+    "complete_with_failures": "Complete with failures",
+    "failed": "Failed",
+    "interrupted": "Interrupted",
+}
 
 
 class ProgressState:

@@ -99,7 +99,11 @@ class Cache(Processor):
 
     @property
     def stats(self) -> CacheStats:
-        """Hits, misses, recomputed entries and bytes counted by this object in this process."""
+        """Hits, misses and bytes of this Cache object, added up over every run in this process.
+
+        Cumulative: it keeps counting across runs (and kernel cells) until the Cache
+        object is recreated. For one run's counts, use ``result.cache_stats()``.
+        """
         return self._state.stats
 
     @property
