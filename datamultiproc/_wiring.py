@@ -41,6 +41,7 @@ def connect_layers() -> None:
             cache_stats=_view("result_cache_stats_frame"),
             timings=_view("result_timings_frame"),
             failures_frame=_view("result_failures_frame"),
+            browse=_browse,
         )
     )
 
@@ -49,6 +50,12 @@ def _plan_frame(plan: Plan) -> pd.DataFrame:
     from datamultiproc.notebook import _frames
 
     return _frames.plan_frame(plan)
+
+
+def _browse(result: RunResult[Any]) -> Any:
+    from datamultiproc.notebook import _browse
+
+    return _browse.browse(result)
 
 
 def _trace_frame(trace: Trace) -> pd.DataFrame:

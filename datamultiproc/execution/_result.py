@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from datamultiproc.core import BaseSample, FailureRecord, SampleRecord
 from datamultiproc.execution._events import RunStatus
@@ -101,6 +101,21 @@ class RunResult(Generic[SampleT]):
     def failures_frame(self) -> pd.DataFrame:
         """Return one row per failed sample with its stage, error and traceback."""
         return result_views().failures_frame(self)
+
+    def browse(self) -> Any:
+        """Browse the samples and failures in a notebook: pick one, see it and its steps.
+
+        Returns an ipywidgets browser: filter by ok / failed, pick a sample by
+        position or id, and see its display and steps, or for a failure its stage,
+        message and worker traceback.
+
+        Raises
+        ------
+        RuntimeError
+            Outside a Jupyter kernel; use ``result.samples[i]``, ``result.failures``
+            or ``result.failures_frame()`` there.
+        """
+        return result_views().browse(self)
 
     def __repr__(self) -> str:
         return result_text(self)

@@ -44,12 +44,14 @@ class DisplayFactory(Protocol):
 
 @dataclass(frozen=True)
 class ResultViews:
-    """The DataFrame views of a run result, each ``view(result) -> pandas.DataFrame``."""
+    """The views of a run result: DataFrames, each ``view(result) -> pandas.DataFrame``,
+    and ``browse(result)``, an ipywidgets browser."""
 
     history: Callable[[Any], pd.DataFrame]
     cache_stats: Callable[[Any], pd.DataFrame]
     timings: Callable[[Any], pd.DataFrame]
     failures_frame: Callable[[Any], pd.DataFrame]
+    browse: Callable[[Any], Any]
 
 
 _display: list[DisplayFactory] = []
