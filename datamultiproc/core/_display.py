@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -108,9 +109,7 @@ def value_html(value: Any, *, depth: int = 0, picture_size: int = 128) -> str:
     if isinstance(value, Mapping):
         return _folded(f"dict, {len(value)} keys", list(value.items()), depth)
     if isinstance(value, (list, tuple)) and not _is_short(value):
-        return _folded(
-            f"{type(value).__name__}, {len(value)} items", list(enumerate(value)), depth
-        )
+        return _folded(f"{type(value).__name__}, {len(value)} items", list(enumerate(value)), depth)
     if value is None:
         return '<span class="dmp-muted">None</span>'
     return html.escape(_cut(repr(value) if not isinstance(value, str) else value))
@@ -145,7 +144,9 @@ def array_summary(array: np.ndarray) -> str:
 def _array_html(array: np.ndarray, size: int) -> str:
     # dtype and shape on one line, the statistics on the next: keeps columns narrow.
     head, _, stats = array_summary(array).partition(" min ")
-    summary = html.escape(head) + (f"<br><span class='dmp-muted'>min {html.escape(stats)}</span>" if stats else "")
+    summary = html.escape(head) + (
+        f"<br><span class='dmp-muted'>min {html.escape(stats)}</span>" if stats else ""
+    )
     if is_image(array):
         return f"{summary}{_image_tag(array, size)}"
     if array.ndim == 1 and array.size > 1 and array.dtype.kind in "biuf":
@@ -205,7 +206,9 @@ def _folded(label: str, items: list[tuple[Any, Any]], depth: int) -> str:
         for key, item in items[:MAX_ITEMS]
     )
     if len(items) > MAX_ITEMS:
-        rows += f'<tr><td class="dmp-muted" colspan="2">… and {len(items) - MAX_ITEMS} more</td></tr>'
+        rows += (
+            f'<tr><td class="dmp-muted" colspan="2">… and {len(items) - MAX_ITEMS} more</td></tr>'
+        )
     return f"<details><summary>{html.escape(label)}</summary><table>{rows}</table></details>"
 
 
@@ -229,15 +232,8 @@ def _number(value: Any) -> str:
     return f"{number:.4g}"
 
 
-class _no_empty_warning:
+def _no_empty_warning() -> warnings.catch_warnings[None]:
     """Silence numpy's "Mean of empty slice" for all-NaN blocks."""
-
-    def __enter__(self) -> None:
-        import warnings
-
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._catch.__exit__(*exc)
+    catcher = warnings.catch_warnings()
+    warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+    return catcher

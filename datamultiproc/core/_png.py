@@ -34,29 +34,43 @@ def thumbnail(array: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
     --------
     >>> thumbnail(np.arange(512 * 300, dtype=float).reshape(512, 300)).shape
     (128, 75)
+    >>> thumbnail(np.zeros((300, 200))).shape
+    (128, 85)
     >>> thumbnail(np.eye(3, dtype=bool)).tolist()[0]
     [255, 0, 0]
     """
     if not is_image(array):
         msg = f"array must be 2-D, or 3-D with 3 or 4 channels, not shape {array.shape}"
         raise ValueError(msg)
-    factor = -(-max(array.shape[:2]) // size)
+    # Block means by a whole factor, then nearest-pixel picks down to ``size``.
+    factor = max(1, max(array.shape[:2]) // size)
+    if array.dtype == np.uint8 and factor == 1:
+        return _fit(array, size)
+    small = _fit(_block_mean(array, factor), size)
     if array.dtype == np.uint8:
-        small = _block_mean(array, factor) if factor > 1 else array
-        return np.asarray(small, dtype=np.uint8) if factor == 1 else _clip(small)
-    small = _block_mean(array, factor)
+        return _clip(small)
     if array.dtype == np.bool_:
         return _clip(small * 255.0)
     return _scaled(small)
 
 
+def _fit(array: np.ndarray, size: int) -> np.ndarray:
+    height, width = array.shape[:2]
+    if max(height, width) <= size:
+        return array
+    scale = size / max(height, width)
+    rows = np.linspace(0, height - 1, max(1, round(height * scale))).round().astype(np.intp)
+    columns = np.linspace(0, width - 1, max(1, round(width * scale))).round().astype(np.intp)
+    return array[rows[:, None], columns]
+
+
 def encode_png(pixels: np.ndarray) -> bytes:
-    """Encode uint8 ``pixels`` (height x width, or height x width x 1, 3 or 4) as a PNG file.
+    r"""Encode uint8 ``pixels`` (height x width, or height x width x 1, 3 or 4) as a PNG file.
 
     Examples
     --------
     >>> encode_png(np.zeros((2, 3), dtype=np.uint8))[:8]
-    b'\\x89PNG\\r\\n\\x1a\\n'
+    b'\x89PNG\r\n\x1a\n'
     """
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3):
         msg = f"pixels must be a 2-D or 3-D uint8 array, not {pixels.dtype} {pixels.shape}"
@@ -100,7 +114,8 @@ def _block_mean(array: np.ndarray, factor: int) -> np.ndarray:
     total = np.where(finite, blocks, 0).sum(axis=(1, 3))
     count = finite.sum(axis=(1, 3))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(total / count, dtype=np.float32)
+        means: np.ndarray = np.asarray(total / count, dtype=np.float32)
+    return means
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:
@@ -117,4 +132,5 @@ def _scaled(values: np.ndarray) -> np.ndarray:
 
 
 def _clip(values: np.ndarray) -> np.ndarray:
-    return np.nan_to_num(np.clip(np.round(values), 0, 255), nan=0.0).astype(np.uint8)
+    pixels: np.ndarray = np.nan_to_num(np.clip(np.round(values), 0, 255), nan=0.0)
+    return pixels.astype(np.uint8)

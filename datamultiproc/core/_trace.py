@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from datamultiproc.core._processor import Processor
 from datamultiproc.core._sample import BaseSample, values_equal
@@ -132,7 +132,8 @@ class Trace:
         A failed stage gets a last row with ``cache`` ``"-"`` and the error in ``changed``.
         Imports pandas on first use.
         """
-        return trace_frame()(self)
+        frame: pd.DataFrame = trace_frame()(self)
+        return frame
 
     def __repr__(self) -> str:
         done = ", ".join(f"{entry.stage} ({entry.cache})" for entry in self.steps)
@@ -170,7 +171,9 @@ def trace(pipeline: Processor, sample: BaseSample) -> Trace:
     """Run ``sample`` through ``pipeline`` stage by stage; see :meth:`Processor.trace`."""
     current = sample.model_copy(deep=True)
     leaves = list(leaf_steps(pipeline))
-    result = Trace(input=sample.model_copy(deep=True), stages=tuple(s.stage_name for s, _ in leaves))
+    result = Trace(
+        input=sample.model_copy(deep=True), stages=tuple(s.stage_name for s, _ in leaves)
+    )
     for leaf, upstream in leaves:
         before = result.output
         started = time.perf_counter()

@@ -23,7 +23,7 @@ def trace_html(trace: Trace) -> str:
     failed stage gets a last column with the exception and its traceback.
     """
     fields = _field_names(trace)
-    header = '<th></th><th>input</th>' + "".join(
+    header = "<th></th><th>input</th>" + "".join(
         f"<th>{html.escape(step.stage)}<br><span class='dmp-muted'>{_seconds(step.seconds)} · "
         f"{html.escape(_cache(step.cache))}</span></th>"
         for step in trace.steps
@@ -81,7 +81,9 @@ def _cache(status: str) -> str:
 def _status(trace: Trace) -> str:
     total = sum(step.seconds for step in trace.steps)
     if trace.error is not None:
-        return f"failed in {html.escape(trace.failed_stage or '?')} after {len(trace.steps)} stage(s)"
+        return (
+            f"failed in {html.escape(trace.failed_stage or '?')} after {len(trace.steps)} stage(s)"
+        )
     return f"{len(trace.steps)} stage(s), {_seconds(total)}"
 
 

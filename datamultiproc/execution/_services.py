@@ -44,8 +44,11 @@ class DisplayFactory(Protocol):
 
 @dataclass(frozen=True)
 class ResultViews:
-    """The views of a run result: DataFrames, each ``view(result) -> pandas.DataFrame``,
-    and ``browse(result)``, an ipywidgets browser."""
+    """The views of a run result.
+
+    DataFrames, each ``view(result) -> pandas.DataFrame``, and ``browse(result)``,
+    an ipywidgets browser.
+    """
 
     history: Callable[[Any], pd.DataFrame]
     cache_stats: Callable[[Any], pd.DataFrame]

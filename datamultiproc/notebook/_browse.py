@@ -53,7 +53,7 @@ class ResultBrowser:
     """
 
     def __init__(self, result: RunResult[Any]) -> None:
-        import ipywidgets as widgets
+        import ipywidgets as widgets  # noqa: TID251 (the notebook layer imports it lazily)
 
         self._records = {record.index: record for record in result.records}
         ok_indices = [record.index for record in result.records if record.status == "ok"]

@@ -71,7 +71,7 @@ def test_collect_records_failures_and_warns_once(backend: str) -> None:
     with pytest.warns(FailuresWarning, match="2 of 8 samples failed"):
         result = pipeline.run(number_samples(8), backend=backend, progress=False)
     assert [s.id for s in result] == ["s0", "s1", "s3", "s4", "s6", "s7"]
-    assert result.status == "failed"
+    assert result.status == "complete_with_failures"
     failure = result.failures[0]
     assert (failure.index, failure.sample_id, failure.stage) == (2, "s2", "FailOn")
     assert (failure.error_type, failure.message) == ("ValueError", "bad sample s2")
@@ -143,7 +143,7 @@ def test_events_arrive_in_order_with_counts() -> None:
     assert finished[0].failure is not None
     assert finished[1].failure is None
     assert isinstance(ended, RunFinished)
-    assert (ended.status, ended.done, ended.failed) == ("failed", 3, 1)
+    assert (ended.status, ended.done, ended.failed) == ("complete_with_failures", 3, 1)
 
 
 def test_progress_modes_call_the_notebook_factory(monkeypatch: pytest.MonkeyPatch) -> None:
