@@ -51,11 +51,7 @@ class RunOptions:
         _check_positive("workers", self.workers, int)
         _check_positive("chunksize", self.chunksize, int)
         _check_positive("timeout", self.timeout, (int, float))
-        if self.total is not None and (
-            isinstance(self.total, bool) or not isinstance(self.total, int) or self.total < 0
-        ):
-            msg = f"total must be a number of samples (an int >= 0) or None, not {self.total!r}"
-            raise TypeError(msg) if not isinstance(self.total, int) else ValueError(msg)
+        _check_total(self.total)
         if not _is_progress(self.progress):
             msg = (
                 "progress must be True, False, 'auto', 'widget', 'text' or a ProgressSink, "
@@ -87,6 +83,16 @@ def _is_progress(progress: Any) -> bool:
     if progress is None or isinstance(progress, bool) or hasattr(progress, "handle"):
         return True
     return isinstance(progress, str) and progress in ("auto", "widget", "text")
+
+
+def _check_total(total: Any) -> None:
+    if total is None:
+        return
+    msg = f"total must be a number of samples (an int >= 0) or None, not {total!r}"
+    if isinstance(total, bool) or not isinstance(total, int):
+        raise TypeError(msg)
+    if total < 0:
+        raise ValueError(msg)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

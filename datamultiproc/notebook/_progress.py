@@ -32,8 +32,10 @@ _BAR_STYLES = {
     "complete": "success",
     "complete_with_failures": "warning",
     "failed": "danger",
-    "interrupted": "info",
+    "interrupted": "",  # and a grey bar colour: stopped, neither an error nor done
 }
+#: Bar colour of a stopped run (no bar style is grey).
+INTERRUPTED_COLOUR = "#78909c"
 _TEXT_COLOURS = {
     "complete": "green",
     "complete_with_failures": "yellow",
@@ -268,7 +270,7 @@ class WidgetProgress(_Display):
         if state.total is not None:
             self.bar.value = min(state.finished_samples, self.bar.max)
         if state.failed and state.finished is None:
-            self.bar.bar_style = "danger"
+            self.bar.bar_style = "warning"  # some samples failed; the run goes on
         self.summary.value = html.escape(state.summary())
         self.stages.value = _stage_table(state)
         if self.stop is not None and self.stop.is_set() and state.finished is None:
@@ -282,6 +284,8 @@ class WidgetProgress(_Display):
         self._draw()
         self.bar.value = self.state.finished_samples
         self.bar.bar_style = _BAR_STYLES.get(event.status, "info")
+        if event.status == "interrupted":
+            self.bar.style.bar_color = INTERRUPTED_COLOUR
         self.summary.value = f"<b>{html.escape(self.state.summary())}</b>"
         self.button.layout.display = "none"
 

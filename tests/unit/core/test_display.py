@@ -193,7 +193,9 @@ def test_a_2048_square_float_image_stays_under_60_kb() -> None:
 def test_plain_repr_stays_pydantic_with_big_arrays_abbreviated() -> None:
     sample = Everything(id="a", image=np.zeros((2048, 2048)), counts=np.arange(3))
     text = repr(sample)
-    assert text.startswith("Everything(processing_history=[], id='a', image=array(shape=(2048, 2048)")
+    assert text.startswith(
+        "Everything(processing_history=[], id='a', image=array(shape=(2048, 2048)"
+    )
     assert "counts=array([0, 1, 2])" in text
     assert "\n" not in text and len(text) < 600
 

@@ -18,6 +18,7 @@ from datamultiproc.notebook import (
     create_progress_sink,
     in_jupyter_kernel,
 )
+from datamultiproc.notebook._progress import INTERRUPTED_COLOUR
 from datamultiproc.notebook._stop import is_click, watch_clicks
 from datamultiproc.notebook._tallies import occurrence_keys
 
@@ -61,10 +62,10 @@ def test_widget_ends_green_at_the_total_with_one_row_per_stage() -> None:
     assert "Complete" in repr(display)
 
 
-def test_widget_turns_red_and_counts_failures_per_stage() -> None:
+def test_widget_turns_orange_on_failures_and_red_if_the_run_fails() -> None:
     display = WidgetProgress(min_interval=0)
     feed(display, total=5, count=5, failing=(1, 3))
-    assert display.bar.bar_style == "danger"
+    assert display.bar.bar_style == "warning"
     assert display.state.stages["Add (2)"].failed == 2
     assert display.state.stages["Load"].hits == 3
     assert display.state.stages["Load"].misses == 2
@@ -73,6 +74,14 @@ def test_widget_turns_red_and_counts_failures_per_stage() -> None:
     assert display.bar.value == 5
     assert "Failed" in display.summary.value
     assert "2 failed" in display.summary.value
+
+
+def test_a_run_that_completed_with_failures_is_orange_not_red() -> None:
+    display = WidgetProgress(min_interval=0)
+    feed(display, total=5, count=5, failing=(1,))
+    display.handle(RunFinished("complete_with_failures", done=4, failed=1, seconds=1.0))
+    assert display.bar.bar_style == "warning"
+    assert "Complete with failures" in display.summary.value
 
 
 def test_widget_draws_a_few_times_a_second_but_always_the_final_state() -> None:
@@ -104,7 +113,8 @@ def test_stop_button_sets_the_event_and_the_panel_ends_interrupted() -> None:
     assert display.button.description == "Stopping…"
     assert display.button.disabled
     display.handle(RunFinished("interrupted", done=4, failed=0, seconds=1.0))
-    assert display.bar.bar_style == "warning"
+    assert display.bar.bar_style == ""
+    assert display.bar.style.bar_color == INTERRUPTED_COLOUR
     assert display.bar.value == 4
     assert display.bar.max == 10
     assert "Interrupted" in display.summary.value
