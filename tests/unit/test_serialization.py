@@ -97,6 +97,8 @@ EXAMPLES: dict[str, Callable[[], Any]] = {
     "run": lambda: run,
     "imap": lambda: imap,
     "history_frame": lambda: history_frame,
+    "Trace": lambda: Compose(AddStep(), DoubleStep()).trace(NumberSample(id="a", data=1)),
+    "TraceStep": lambda: AddStep().trace(NumberSample(id="a", data=1)).steps[0],
 }
 
 

@@ -7,11 +7,11 @@ import re
 import struct
 import zlib
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from datamultiproc import BaseSample
 from datamultiproc.core._display import MAX_TEXT, array_summary
@@ -37,15 +37,15 @@ class Everything(BaseSample):
     size: int = 7
     flag: bool = True
     missing: str | None = None
-    extra: dict[str, Any] = {}
-    meta: Meta = Meta()
-    tags: list[str] = []
+    extra: dict[str, Any] = Field(default_factory=dict)
+    meta: Meta = Field(default_factory=Meta)
+    tags: list[str] = Field(default_factory=list)
 
 
 class _Page(HTMLParser):
     """Collects tags, images and text, and checks that every opened tag is closed."""
 
-    VOID = {"img", "br", "polyline", "meta", "hr"}
+    VOID: ClassVar[set[str]] = {"img", "br", "polyline", "meta", "hr"}
 
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -69,7 +69,7 @@ class _Page(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in self.VOID:
             return
-        assert self.open and self.open[-1] == tag, f"</{tag}> closes {self.open[-1:]}"
+        assert self.open[-1:] == [tag], f"</{tag}> closes {self.open[-1:]}"
         self.open.pop()
 
     def handle_data(self, data: str) -> None:
@@ -131,15 +131,21 @@ def test_html_of_every_kind_of_field_parses_and_shows_each_value() -> None:
         if name != "processing_history":
             assert name in text
     assert "float64 (300, 200)" in text
-    assert "int16 (3, 4)" in text and "min 0 max 11 mean 5.5" in text
+    assert "int16 (3, 4)" in text
+    assert "min 0 max 11 mean 5.5" in text
     assert "float64 (2, 3, 5)" in text  # summarised, not drawn
-    assert "x" * (MAX_TEXT - 1) + "… (500 chars)" in text and "x" * MAX_TEXT not in text
-    assert "dict, 2 keys" in text and "gain" in text and "offsets" in text
-    assert "Meta, 2 fields" in text and "north" in text
+    assert "x" * (MAX_TEXT - 1) + "… (500 chars)" in text
+    assert "x" * MAX_TEXT not in text
+    assert "dict, 2 keys" in text
+    assert "gain" in text
+    assert "offsets" in text
+    assert "Meta, 2 fields" in text
+    assert "north" in text
     assert "['a', 'b']" in text
     assert "history (2): Load → Denoise" in text
     assert page.tags.count("details") >= 3  # dict, nested dict, model, history fold
-    assert "svg" in page.tags and "polyline" in page.tags  # the 1-D sparkline
+    assert "svg" in page.tags
+    assert "polyline" in page.tags
     assert "<script" not in _everything()._repr_html_()
 
 
@@ -165,7 +171,9 @@ def test_thumbnail_pixels_are_scaled_and_nan_safe() -> None:
     ramp = np.linspace(0, 1, 100 * 100).reshape(100, 100)
     ramp[0, 0] = np.nan
     pixels = thumbnail(ramp)
-    assert pixels[0, 0] == 0 and pixels[-1, -1] == 255 and pixels[50, 50] in range(120, 136)
+    assert pixels[0, 0] == 0
+    assert pixels[-1, -1] == 255
+    assert pixels[50, 50] in range(120, 136)
     assert not thumbnail(np.full((5, 5), np.nan)).any()
     assert set(np.unique(thumbnail(np.full((5, 5), 3.0)))) == {128}
     assert np.array_equal(thumbnail(np.eye(2, dtype=bool)), [[255, 0], [0, 255]])
@@ -197,7 +205,8 @@ def test_plain_repr_stays_pydantic_with_big_arrays_abbreviated() -> None:
         "Everything(processing_history=[], id='a', image=array(shape=(2048, 2048)"
     )
     assert "counts=array([0, 1, 2])" in text
-    assert "\n" not in text and len(text) < 600
+    assert "\n" not in text
+    assert len(text) < 600
 
 
 @pytest.mark.parametrize("value", [np.zeros((3, 3), dtype=complex), np.zeros((4, 4, 2))])

@@ -48,9 +48,12 @@ def test_trace_with_cache_save_and_a_failing_stage_writes_nothing(tmp_path: Path
     assert sample == _image_sample()  # the input is untouched
     assert [step.stage for step in trace] == ["Blur", "InPlace", "Save"]
     assert [step.cache for step in trace] == ["miss: no entry", "-", "-"]
-    assert isinstance(trace.error, ValueError) and str(trace.error) == "bad sample tile"
-    assert trace.failed_stage == "FailOn" and not trace.ok
-    assert "raise ValueError(msg)" in trace.traceback and "tests/helpers.py" in trace.traceback
+    assert isinstance(trace.error, ValueError)
+    assert str(trace.error) == "bad sample tile"
+    assert trace.failed_stage == "FailOn"
+    assert not trace.ok
+    assert "raise ValueError(msg)" in trace.traceback
+    assert "tests/helpers.py" in trace.traceback
     assert trace.stages == ("Blur", "InPlace", "Save", "FailOn", "AddStep")
     assert cached.stats.hits == cached.stats.misses == 0  # a trace is not counted
 
@@ -65,9 +68,11 @@ def test_trace_loads_a_cache_hit_and_snapshots_each_stage(tmp_path: Path) -> Non
     assert [step.cache for step in trace] == ["hit", "-"]
     assert [step.changed for step in trace] == [("array",), ("data", "array")]
     # Snapshots are copies: InPlace changed the array in place after Blur's snapshot.
-    assert trace["Blur"].array[0, 1] == 0.5 and trace[1].array[0, 1] == 1.5
+    assert trace["Blur"].array[0, 1] == 0.5
+    assert trace[1].array[0, 1] == 1.5
     assert trace["InPlace"].processing_history == [("Blur", ""), ("InPlace", "")]
-    assert trace.output is trace[-1] and trace.input == _image_sample()
+    assert trace.output is trace[-1]
+    assert trace.input == _image_sample()
     assert all(step.seconds >= 0 for step in trace)
 
 
@@ -106,7 +111,8 @@ def test_to_frame_has_one_row_per_stage_and_the_error() -> None:
     assert list(frame.columns) == ["stage", "seconds", "cache", "changed"]
     assert frame["stage"].tolist() == ["AddStep", "FailOn"]
     assert frame["changed"].tolist() == ["data", "error: ValueError: bad sample a"]
-    assert frame["seconds"].dtype == "float64" and np.isnan(frame["seconds"].iloc[1])
+    assert frame["seconds"].dtype == "float64"
+    assert np.isnan(frame["seconds"].iloc[1])
 
 
 class _Cells(HTMLParser):
@@ -137,7 +143,8 @@ def test_html_shows_stages_side_by_side_with_changes_and_the_error() -> None:
     assert {"input", "Blur", "InPlace", "FailOn ✗"} <= set(cells.headers)
     assert cells.changed == 3  # Blur: array; InPlace: data and array
     assert cells.images == 3  # the input's array and the two changed ones
-    assert "bad sample tile" in page and "traceback" in page
+    assert "bad sample tile" in page
+    assert "traceback" in page
     assert repr(trace) == (
         "Trace('tile': Blur (-), InPlace (-); failed in FailOn: ValueError: bad sample tile)"
     )

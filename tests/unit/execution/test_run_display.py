@@ -97,7 +97,8 @@ def test_total_hint_reaches_the_display_when_the_input_has_no_len(
     sink = RecordingSink()
     run(AddStep(), samples, backend="sequential", progress=sink, total=hint)
     started = sink.events[0]
-    assert isinstance(started, RunStarted) and started.total == total
+    assert isinstance(started, RunStarted)
+    assert started.total == total
 
 
 def test_imap_takes_a_total_hint_too() -> None:
@@ -118,7 +119,8 @@ def test_completed_with_failures_is_not_stopped_and_is_coloured_differently() ->
     assert partial.status == "complete_with_failures"
     stopped = RunResult(status="interrupted")
     orange, grey = "#ef6c00", "#607d8b"
-    assert orange in partial._repr_html_() and orange not in stopped._repr_html_()
+    assert orange in partial._repr_html_()
+    assert orange not in stopped._repr_html_()
     assert grey in stopped._repr_html_()
     assert "complete_with_failures" in repr(partial)
 

@@ -27,7 +27,8 @@ def test_browser_lists_every_sample_and_shows_the_first() -> None:
         "4 · t4 · ok",
     ]
     assert browser.pick.value == 0
-    assert "ArraySample" in browser.view.value and "<img" in browser.view.value
+    assert "ArraySample" in browser.view.value
+    assert "<img" in browser.view.value
     assert "steps in this run (2" in browser.view.value
     assert browser.widget.children[0].value.startswith("<b>RunResult</b> complete_with_failures")
 
@@ -38,7 +39,8 @@ def test_filter_jump_and_step_pick_samples_and_failures() -> None:
     assert [value for _, value in browser.pick.options] == [1, 3]
     page = browser.view.value
     assert "sample t1 failed in FailOn" in page
-    assert "ValueError</b>: bad sample t1" in page and "worker traceback" in page
+    assert "ValueError</b>: bad sample t1" in page
+    assert "worker traceback" in page
     assert "raise ValueError(msg)" in page
     browser.step(1)
     assert browser.pick.value == 3
