@@ -26,7 +26,8 @@ def is_image(array: np.ndarray) -> bool:
 def thumbnail(array: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
     """Return ``array`` as uint8 pixels, at most ``size`` pixels on its longest side.
 
-    Large arrays are reduced by block means (NaN-aware). Floats and integers other
+    Large arrays are reduced by block means (NaN-aware, over a strided subset of
+    each block). Floats and integers other
     than uint8 are scaled between the 1st and 99th percentile of their finite values;
     booleans become black and white; NaN and infinities become black.
 
@@ -105,11 +106,12 @@ def _block_mean(array: np.ndarray, factor: int) -> np.ndarray:
     pad = [(0, height - array.shape[0]), (0, width - array.shape[1])] + [(0, 0)] * (array.ndim - 2)
     values = np.pad(array, pad, mode="edge") if any(after for _, after in pad) else array
     blocks = values.reshape(height // factor, factor, width // factor, factor, *array.shape[2:])
-    if array.dtype.kind != "f" or np.isfinite(array).all():
-        return np.asarray(blocks.mean(axis=(1, 3)), dtype=np.float32)
-    # NaN-aware means cost several passes: average a strided subset of each block.
+    # Average a 4 x 4 (or denser) strided subset of each block: as smooth to the eye as
+    # the full mean, and 16 times less to read for a 2048-pixel image.
     step = max(1, factor // 4)
     blocks = blocks[:, ::step, :, ::step]
+    if array.dtype.kind != "f" or np.isfinite(blocks).all():
+        return np.asarray(blocks.mean(axis=(1, 3)), dtype=np.float32)
     finite = np.isfinite(blocks)
     total = np.where(finite, blocks, 0).sum(axis=(1, 3))
     count = finite.sum(axis=(1, 3))
