@@ -69,9 +69,9 @@ def test_failures(tmp_path: Path) -> None:
     nb = execute_notebook("failures.ipynb", tmp_path)
     # Values 7, 32, 57, 82 raise in Validate; r042 kills its worker in Crash.
     run = text(cell(nb, "run"))
-    assert "status: failed, ok: 95, failed: 5" in run
+    assert "status: complete_with_failures, ok: 95, failed: 5" in run
     bar = widget_states(nb, "datamultiproc-progress-bar")
-    assert [(b["value"], b["max"], b["bar_style"]) for b in bar] == [(100, 100, "danger")]
+    assert [(b["value"], b["max"], b["bar_style"]) for b in bar] == [(100, 100, "warning")]
     counts = text(cell(nb, "failures"))
     assert "ValueError: 4" in counts
     assert "WorkerLostError: 1" in counts
@@ -79,3 +79,31 @@ def test_failures(tmp_path: Path) -> None:
     assert "Traceback" in text(cell(nb, "traceback"))
     assert "implausible reading" in text(cell(nb, "traceback"))
     assert "SIGKILL" in text(cell(nb, "worker-died"))
+
+
+def test_inspect(tmp_path: Path) -> None:
+    nb = execute_notebook("inspect.ipynb", tmp_path)
+
+    sample = html(cell(nb, "sample"))
+    assert "float64 (256, 256)" in sample
+    assert sample.count("data:image/png;base64,") == 1
+    assert "dict, 2 keys" in sample
+    assert "Acquisition, 2 fields" in sample
+
+    trace = cell(nb, "trace")
+    assert "files written: []" in text(trace)  # the Cache and the Save wrote nothing
+    page = html(trace)
+    assert "cache miss: no entry" in page
+    assert page.count('class="dmp-changed"') == 4  # image; profile and mask; mean
+    frame = text(cell(nb, "trace-frame"))
+    assert re.search(r"Threshold\s+\S+\s+-\s+profile, mask", frame)
+    assert "True)" in text(cell(nb, "snapshot"))  # the input's mask is still None
+
+    failed = cell(nb, "failed-trace")
+    assert "Measure ValueError mask covers only 0% of the tile" in text(failed)
+    assert "Traceback" in html(failed)
+
+    browse = cell(nb, "browse")
+    assert "status: complete_with_failures, ok: 12, failed: 1" in text(browse)
+    assert displayed_widget_ids(browse)
+    assert "Tile" in html(cell(nb, "result-sample"))
