@@ -35,12 +35,13 @@ color:var(--jp-content-font-color1,inherit);line-height:1.4}
 .dmp-title{font-weight:bold;margin-bottom:2px}
 .dmp-title .dmp-muted{font-weight:normal}
 .dmp table{border-collapse:collapse;margin:0;color:inherit;font-size:inherit}
-.dmp th,.dmp td{text-align:left;vertical-align:top;padding:2px 8px 2px 0;border:none;
-background:transparent;white-space:nowrap;color:inherit}
+.dmp table th,.dmp table td{text-align:left!important;vertical-align:top;padding:2px 8px 2px 0;
+border:none;background:transparent;white-space:nowrap;color:inherit;line-height:1.4}
 .dmp tr{background:transparent!important}
 .dmp-fields>tbody>tr{border-top:1px solid var(--jp-border-color2,rgba(128,128,128,.25))}
 .dmp th{font-weight:bold}
 .dmp-muted{color:var(--jp-content-font-color2,#888)}
+.dmp-stats{display:block;white-space:normal;max-width:18em}
 .dmp details>summary{cursor:pointer}
 .dmp img{image-rendering:pixelated;border:1px solid var(--jp-border-color2,rgba(128,128,128,.4));
 display:block;margin-top:2px}
@@ -145,7 +146,7 @@ def _array_html(array: np.ndarray, size: int) -> str:
     # dtype and shape on one line, the statistics on the next: keeps columns narrow.
     head, _, stats = array_summary(array).partition(" min ")
     summary = html.escape(head) + (
-        f"<br><span class='dmp-muted'>min {html.escape(stats)}</span>" if stats else ""
+        f" <span class='dmp-muted dmp-stats'>min {html.escape(stats)}</span>" if stats else ""
     )
     if is_image(array):
         return f"{summary}{_image_tag(array, size)}"

@@ -46,8 +46,9 @@ def _free_port() -> int:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[str]:
-    """Serve tmp_path (holding a copy of quickstart.ipynb) with JupyterLab on localhost."""
-    shutil.copy(NOTEBOOKS / "quickstart.ipynb", tmp_path / "quickstart.ipynb")
+    """Serve tmp_path (holding copies of quickstart.ipynb and inspect.ipynb) with JupyterLab."""
+    for name in ("quickstart.ipynb", "inspect.ipynb"):
+        shutil.copy(NOTEBOOKS / name, tmp_path / name)
     settings = tmp_path / ".lab-settings"
     for name, values in LAB_SETTINGS.items():
         path = settings / name
@@ -136,8 +137,50 @@ def test_stop_button_in_jupyterlab_ends_the_run(lab: str, tmp_path: Path) -> Non
         assert 0 < int(match.group(1)) < 4000
 
 
+def test_inspect_in_jupyterlab_shows_samples_and_traces_with_thumbnails(lab: str) -> None:
+    """Screenshots of a sample and a trace, in the light and the dark theme, go to the artifacts."""
+    from playwright.sync_api import expect
+
+    with _browser_page("jupyterlab-inspect.png", width=1800) as page:  # room for a trace
+        _open_and_run_all(page, f"{lab}/lab/tree/inspect.ipynb?token={TOKEN}")
+        expect(page.locator(".widget-toggle-buttons")).to_have_count(1, timeout=300_000)
+        displays = page.locator(".jp-RenderedHTML .dmp")  # not the browser widget's
+        expect(displays).to_have_count(4, timeout=60_000)  # sample, 2 traces, result sample
+        sample, trace = displays.nth(0), displays.nth(1)
+        expect(trace).to_contain_text("cache miss: no entry")
+        for display in (sample, trace):
+            images = display.locator("img")
+            assert images.count() >= 1
+            for index in range(images.count()):
+                loaded = images.nth(index).evaluate("img => img.complete && img.naturalWidth")
+                assert loaded > 0  # the PNG decoded in the browser
+        browser = page.locator(".jp-OutputArea-output").filter(
+            has=page.locator(".widget-toggle-buttons")
+        )
+        shown = {"sample": sample, "trace": trace, "browse": browser}
+        _screenshots(page, shown, theme="light")
+        _switch_to_dark_theme(page)
+        _screenshots(page, shown, theme="dark")
+
+
+def _screenshots(page: Any, elements: dict[str, Any], *, theme: str) -> None:
+    for name, element in elements.items():
+        element.scroll_into_view_if_needed()
+        page.wait_for_timeout(300)
+        element.screenshot(path=str(ARTIFACTS / f"{name}-display-{theme}.png"))
+
+
+def _switch_to_dark_theme(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.click('.lm-MenuBar-item:has-text("Settings")')
+    page.locator('.lm-Menu-itemLabel:text-is("Theme")').hover()
+    page.locator('.lm-Menu-itemLabel:text-is("JupyterLab Dark")').click()
+    expect(page.locator('body[data-jp-theme-light="false"]')).to_have_count(1, timeout=30_000)
+
+
 @contextlib.contextmanager
-def _browser_page(screenshot: str) -> Iterator[Any]:
+def _browser_page(screenshot: str, *, width: int = 1280) -> Iterator[Any]:
     """Yield a Chromium page; save a screenshot of it to the artifacts at the end."""
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: run .ci/install-browser (as root) to install it")
@@ -150,7 +193,7 @@ def _browser_page(screenshot: str) -> Iterator[Any]:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport={"width": width, "height": 900})
         try:
             yield page
         finally:
