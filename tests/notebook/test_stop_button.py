@@ -83,7 +83,7 @@ while not stop.is_set() and done < 100_000:
     panel.handle(SampleFinished(SampleRecord(done, str(done), "main", "ok", ())))
     done += 1
 panel.handle(RunFinished("interrupted" if stop.is_set() else "complete", done, 0, 1.0))
-print("stopped:", stop.is_set(), "after", done, panel.bar.bar_style)
+print("stopped:", stop.is_set(), "after", done, panel.bar.bar_style or "-", panel.bar.style.bar_color)
 """,
         click=True,
     )
@@ -91,7 +91,7 @@ print("stopped:", stop.is_set(), "after", done, panel.bar.bar_style)
     stopped = out.split("stopped: ")[1].split()
     assert stopped[0] == "True"
     assert int(stopped[2]) < 100_000
-    assert stopped[3] == "warning"
+    assert stopped[3:5] == ["-", "#78909c"]  # no bar style, a grey bar: stopped
 
 
 def test_stop_ends_a_real_run_with_the_results_so_far(kernel: Any) -> None:
