@@ -149,9 +149,9 @@ def _array_html(array: np.ndarray, size: int) -> str:
         f" <span class='dmp-muted dmp-stats'>min {html.escape(stats)}</span>" if stats else ""
     )
     if is_image(array):
-        return f"{summary}{_image_tag(array, size)}"
+        return f"{summary}<div>{_image_tag(array, size)}</div>"  # a block, styled or not
     if array.ndim == 1 and array.size > 1 and array.dtype.kind in "biuf":
-        return f"{summary}{sparkline(array)}"
+        return f"{summary}<div>{sparkline(array)}</div>"
     return summary
 
 
