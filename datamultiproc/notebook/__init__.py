@@ -2,8 +2,8 @@
 
 This is the only layer that imports pandas, ipywidgets and IPython, and only when
 a display or a frame is created, so importing it stays cheap. ``RunResult``'s view
-methods (``history()``, ``cache_stats()``, ``timings()``, ``failures_frame()``) and
-:func:`datamultiproc.history_frame` call into it.
+methods (``history()``, ``cache_stats()``, ``timings()``, ``failures_frame()``,
+``browse()``), ``Trace.to_frame()`` and :func:`datamultiproc.history_frame` call into it.
 """
 
 from datamultiproc.notebook._frames import (
