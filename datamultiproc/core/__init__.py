@@ -11,8 +11,8 @@ from datamultiproc.core._records import (
     recording,
 )
 from datamultiproc.core._sample import BaseSample, register_sample_writer, values_equal
-from datamultiproc.core._walk import StepPosition, walk
 from datamultiproc.core._trace import Trace, TraceStep, leaf_steps
+from datamultiproc.core._walk import StepPosition, walk
 
 __all__ = [
     "BaseSample",
