@@ -39,8 +39,9 @@ class TraceStep:
     seconds
         Time the stage took (for a cache hit, the time to load the entry).
     cache
-        ``"hit"``, ``"miss"`` (with the reason when known, e.g. ``"miss: no entry"``)
-        or ``"-"`` for a step that is not a Cache.
+        ``"hit"``, ``"miss: <reason>"`` (the reason as in step records, e.g.
+        ``"miss: new sample"`` or ``"miss: parameter size 3 -> 5"``), or ``"-"`` for a
+        step that is not a Cache.
     changed
         Names of the fields the stage changed (``processing_history`` left out).
     """

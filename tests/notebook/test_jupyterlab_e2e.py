@@ -147,7 +147,7 @@ def test_inspect_in_jupyterlab_shows_samples_and_traces_with_thumbnails(lab: str
         displays = page.locator(".jp-RenderedHTML .dmp")  # not the browser widget's
         expect(displays).to_have_count(4, timeout=60_000)  # sample, 2 traces, result sample
         sample, trace = displays.nth(0), displays.nth(1)
-        expect(trace).to_contain_text("cache miss: no entry")
+        expect(trace).to_contain_text("cache miss: new configuration")
         for display in (sample, trace):
             images = display.locator("img")
             assert images.count() >= 1

@@ -93,7 +93,7 @@ def test_inspect(tmp_path: Path) -> None:
     trace = cell(nb, "trace")
     assert "files written: []" in text(trace)  # the Cache and the Save wrote nothing
     page = html(trace)
-    assert "cache miss: no entry" in page
+    assert "cache miss: new configuration" in page
     assert page.count('class="dmp-changed"') == 4  # image; profile and mask; mean
     frame = text(cell(nb, "trace-frame"))
     assert re.search(r"Threshold\s+\S+\s+-\s+profile, mask", frame)

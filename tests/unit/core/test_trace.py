@@ -47,7 +47,7 @@ def test_trace_with_cache_save_and_a_failing_stage_writes_nothing(tmp_path: Path
     assert _tree(tmp_path) == before == {}
     assert sample == _image_sample()  # the input is untouched
     assert [step.stage for step in trace] == ["Blur", "InPlace", "Save"]
-    assert [step.cache for step in trace] == ["miss: no entry", "-", "-"]
+    assert [step.cache for step in trace] == ["miss: new configuration", "-", "-"]
     assert isinstance(trace.error, ValueError)
     assert str(trace.error) == "bad sample tile"
     assert trace.failed_stage == "FailOn"
@@ -148,3 +148,18 @@ def test_html_shows_stages_side_by_side_with_changes_and_the_error() -> None:
     assert repr(trace) == (
         "Trace('tile': Blur (-), InPlace (-); failed in FailOn: ValueError: bad sample tile)"
     )
+
+
+def test_a_cache_miss_says_why_as_a_run_would(tmp_path: Path) -> None:
+    Compose(Cache(processor=AddStep(step_size=1), cache_dir=tmp_path)).run(
+        [NumberSample(id="a", data=1)], backend="sequential", progress=False
+    )
+    before = _tree(tmp_path)
+    same = Compose(Cache(processor=AddStep(step_size=1), cache_dir=tmp_path))
+    changed = Compose(Cache(processor=AddStep(step_size=2), cache_dir=tmp_path))
+    assert same.trace(NumberSample(id="a", data=1)).steps[0].cache == "hit"
+    assert same.trace(NumberSample(id="b", data=1)).steps[0].cache == "miss: new sample"
+    reason = changed.trace(NumberSample(id="a", data=1)).steps[0].cache
+    assert reason.startswith("miss: ")
+    assert "step_size" in reason
+    assert _tree(tmp_path) == before
