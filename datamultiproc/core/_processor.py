@@ -158,8 +158,9 @@ class Processor(BaseModel):
     def trace(self, sample: Any) -> Trace:
         """Run one sample through this pipeline stage by stage, in this process, writing nothing.
 
-        The sample is copied first (the input is left untouched), so breakpoints and
-        ``print`` in ``process`` work as in a plain call. A :class:`~datamultiproc.Cache`
+        The sample is copied first (the input is left untouched), and :meth:`setup`
+        runs first as in a sequential run; breakpoints and ``print`` in ``process``
+        work as in a plain call. A :class:`~datamultiproc.Cache`
         step loads a hit and computes a miss without storing it; a
         :class:`~datamultiproc.Save` step writes nothing. A stage that raises ends
         the trace: ``trace.error`` holds the exception and the stages before it remain

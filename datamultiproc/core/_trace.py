@@ -175,6 +175,11 @@ def trace(pipeline: Processor, sample: BaseSample) -> Trace:
     result = Trace(
         input=sample.model_copy(deep=True), stages=tuple(s.stage_name for s, _ in leaves)
     )
+    try:
+        pipeline.setup()  # as a sequential run does, before its first sample
+    except Exception as exc:
+        _record_error(result, "setup", exc)
+        return result
     for leaf, upstream in leaves:
         before = result.output
         started = time.perf_counter()

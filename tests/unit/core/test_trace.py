@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from datamultiproc import Cache, Compose, Processor, Save
-from tests.helpers import AddStep, ArraySample, DoubleStep, FailOn, NumberSample, ReturnsNone
+from tests.helpers import (
+    AddStep,
+    ArraySample,
+    DoubleStep,
+    FailOn,
+    NumberSample,
+    ReturnsNone,
+    SetupLog,
+)
 
 
 class Blur(Processor):
@@ -163,3 +171,18 @@ def test_a_cache_miss_says_why_as_a_run_would(tmp_path: Path) -> None:
     assert reason.startswith("miss: ")
     assert "step_size" in reason
     assert _tree(tmp_path) == before
+
+
+def test_trace_runs_setup_first_and_reports_a_failing_setup(tmp_path: Path) -> None:
+    log = tmp_path / "setup.log"
+    trace = Compose(AddStep(), SetupLog(path=str(log))).trace(NumberSample(id="a", data=1))
+    assert trace.ok
+    assert len(log.read_text().splitlines()) == 1
+
+    class BrokenSetup(Processor):
+        def setup(self) -> None:
+            msg = "no model file"
+            raise OSError(msg)
+
+    broken = Compose(AddStep(), BrokenSetup()).trace(NumberSample(id="a", data=1))
+    assert (broken.failed_stage, str(broken.error), len(broken)) == ("setup", "no model file", 0)
