@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -39,7 +40,9 @@ def test_results_in_order_with_worker_records(start_method: str) -> None:
     assert result.backend == "process"
     assert result.workers == 2
     workers = {record.worker for record in result.records}
-    assert all(name.startswith("process-") for name in workers)
+    # Cheap samples may run in the parent once it measured that moving them costs more.
+    assert all(name.startswith("process-") or name == "parent" for name in workers)
+    assert any(name.startswith("process-") for name in workers)
     assert result.samples[7].processing_history == [
         ("AddStep", "step_size=1"),
         ("AddStep", "step_size=2"),
@@ -55,7 +58,8 @@ def test_setup_runs_once_per_worker(start_method: str, tmp_path: Path) -> None:
     )
     assert result.n_ok == 200
     pids = log.read_text().split()
-    assert len(pids) == len(set(pids)) <= 2
+    # The parent sets up its own copy too if it took part (cheap samples).
+    assert len(pids) == len(set(pids)) <= 2 + (str(os.getpid()) in pids)
     assert pipeline.steps[0]._pid is None  # private state stays in the workers
 
 
