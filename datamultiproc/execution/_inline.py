@@ -105,17 +105,28 @@ class ParentRunner:
         self.params: dict[int, Any] = {}
 
     def prepare(self) -> None:
-        """Unpickle and set up the pipeline copy (once; a rerun reuses it)."""
+        """Unpickle and set up the pipeline copy (once; a rerun reuses a released one).
+
+        The copy belongs to this run until :meth:`release`: two runs at once (in two
+        threads) never share one.
+        """
         if self.pipeline is not None:
             return
         kept = _KEPT.pop(self.key, None)
         if kept is None:
             pipeline = pickle.loads(self.blob)
             kept = (pipeline, prepare_pipeline(pipeline), {})
-        _KEPT[self.key] = kept  # most recently used last
-        while len(_KEPT) > _KEPT_PIPELINES:
-            _KEPT.popitem(last=False)
         self.pipeline, self.setup_error, self.params = kept
+
+    def release(self, *, keep: bool) -> None:
+        """End of the run: keep the set-up copy for the next run, or drop it (interrupted)."""
+        if self.pipeline is None:
+            return
+        if keep:
+            _KEPT[self.key] = (self.pipeline, self.setup_error, self.params)  # newest last
+            while len(_KEPT) > _KEPT_PIPELINES:
+                _KEPT.popitem(last=False)
+        self.pipeline = None
 
     def run(
         self, items: Sequence[tuple[int, BaseSample]], deadline: float = math.inf

@@ -111,7 +111,7 @@ class MultiprocessBackend:
             scheduler.abandon()
             raise
         finally:
-            scheduler.close()
+            scheduler.close(keep=keep)
             release_pool(pool, keep=keep)
 
 
@@ -385,8 +385,10 @@ class _Scheduler:
                 worker.kill()
                 self.pool.workers[worker.slot] = None
 
-    def close(self) -> None:
+    def close(self, *, keep: bool = True) -> None:
         self.selector.close()
+        # A sample interrupted in the parent may have left its pipeline copy half-way.
+        self.parent.release(keep=keep)
 
 
 def _describe_exit(code: int | None) -> str:

@@ -198,9 +198,16 @@ def test_cpu_heavy_samples_never_run_in_the_parent() -> None:
 
 @pytest.mark.slow
 def test_tiny_samples_end_up_in_the_parent() -> None:
-    result = run(AddStep(), number_samples(20_000), workers=2, progress=False)
-    assert [s.data for s in result] == [i + 1 for i in range(20_000)]
-    assert _workers(result)["parent"] > 10_000
+    # The decision comes from timings: on a machine busy with other work one run may
+    # decide otherwise, so the parent must take over in one of three.
+    shares = []
+    for _ in range(3):
+        result = run(AddStep(), number_samples(20_000), workers=2, progress=False)
+        assert [s.data for s in result] == [i + 1 for i in range(20_000)]
+        shares.append(_workers(result)["parent"])
+        if shares[-1] > 10_000:
+            break
+    assert max(shares) > 10_000, shares
 
 
 @pytest.mark.slow
@@ -210,3 +217,26 @@ def test_inline_can_be_switched_off_and_is_off_with_a_timeout() -> None:
     assert _workers(result) == Counter({"process": 5000})
     timed = run(AddStep(), number_samples(5000), workers=2, timeout=10, progress=False)
     assert _workers(timed) == Counter({"process": 5000})
+
+
+def test_parent_keeps_its_set_up_copy_only_after_a_clean_run(tmp_path: Path) -> None:
+    from datamultiproc.execution._codec import encode_pipeline
+    from datamultiproc.execution._inline import ParentRunner
+
+    log = tmp_path / "setup.log"
+    key, blob = encode_pipeline(Compose(SetupLog(path=str(log)), AddStep()))
+    first = ParentRunner(key, blob)
+    outcomes = first.run([(0, number_samples(1)[0])])
+    assert outcomes[0].sample.data == 1
+    assert outcomes[0].record.worker == "parent"
+    copy = first.pipeline
+    first.release(keep=True)
+    second = ParentRunner(key, blob)
+    second.prepare()
+    assert second.pipeline is copy  # set up once, reused
+    assert ParentRunner(key, blob).run([(0, number_samples(1)[0])])  # in use: a new copy
+    second.release(keep=False)  # interrupted: dropped
+    third = ParentRunner(key, blob)
+    third.prepare()
+    assert third.pipeline is not copy
+    assert len(log.read_text().split()) == 3
