@@ -136,8 +136,10 @@ def test_unpicklable_processor_raises_before_any_work() -> None:
 def test_warm_pool_reuses_workers_between_runs() -> None:
     first = AddStep().run(number_samples(50), workers=2, progress=False)
     second = AddStep().run(number_samples(50), workers=2, progress=False)
-    assert {r.worker for r in second.records} <= {r.worker for r in first.records} | set()
-    assert {r.worker for r in second.records}
+    # Cheap samples may run in the parent ("parent"); no new worker process may appear.
+    processes = [{r.worker for r in run.records} - {"parent"} for run in (first, second)]
+    assert processes[1] <= processes[0]
+    assert processes[1]
 
 
 def test_rerun_hits_the_cache(tmp_path: Path) -> None:
