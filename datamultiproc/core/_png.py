@@ -13,6 +13,9 @@ __all__ = ["THUMBNAIL_SIZE", "encode_png", "is_image", "thumbnail", "thumbnail_u
 #: Longest side of a thumbnail, in pixels.
 THUMBNAIL_SIZE = 128
 
+#: A thumbnail whose PNG is larger than this is redrawn smaller (noise does not compress).
+MAX_PNG_BYTES = 32 * 1024
+
 _COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
 
 
@@ -90,8 +93,17 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 
 def thumbnail_uri(array: np.ndarray, size: int = THUMBNAIL_SIZE) -> str:
-    """Return a ``data:image/png;base64,...`` URI of the array's thumbnail."""
-    return "data:image/png;base64," + base64.b64encode(encode_png(thumbnail(array, size))).decode()
+    """Return a ``data:image/png;base64,...`` URI of the array's thumbnail.
+
+    A thumbnail that does not compress below :data:`MAX_PNG_BYTES` (noise, RGB noise
+    above all) is redrawn at three quarters of the size until it does, so a sample's
+    HTML stays small; the page still shows it at ``size`` pixels.
+    """
+    png = encode_png(thumbnail(array, size))
+    while len(png) > MAX_PNG_BYTES and size > 32:
+        size = size * 3 // 4
+        png = encode_png(thumbnail(array, size))
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -198,6 +198,17 @@ def test_a_2048_square_float_image_stays_under_60_kb() -> None:
     assert _png_of(_Page(page).images[0]).shape == (128, 128)
 
 
+def test_a_2048_square_rgb_noise_image_stays_under_60_kb() -> None:
+    # RGB noise does not compress: its thumbnail is drawn smaller, shown at full size.
+    image = np.random.default_rng(2).random((2048, 2048, 3), dtype=np.float32)
+    page = Everything(id="rgb", image=image)._repr_html_()
+    assert len(page.encode()) < 60_000
+    pixels = _png_of(_Page(page).images[0])
+    assert pixels.shape[2] == 3
+    assert 32 <= pixels.shape[0] < 128
+    assert 'width="128" height="128"' in page
+
+
 def test_plain_repr_stays_pydantic_with_big_arrays_abbreviated() -> None:
     sample = Everything(id="a", image=np.zeros((2048, 2048)), counts=np.arange(3))
     text = repr(sample)
