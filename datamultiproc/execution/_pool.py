@@ -26,6 +26,7 @@ import multiprocess
 
 from datamultiproc.execution._codec import encode, write_all
 from datamultiproc.execution._codestate import CodeState, code_state
+from datamultiproc.execution._lifeline import lifeline_for_worker, parent_only_fds
 from datamultiproc.execution._worker import worker_main
 
 __all__ = ["WorkerPool", "WorkerProcess", "acquire_pool", "release_pool", "shutdown_pools"]
@@ -134,10 +135,15 @@ class WorkerPool:
     def _start(self, slot: int) -> WorkerProcess:
         task_r, task_w = self.context.Pipe(duplex=False)
         result_r, result_w = self.context.Pipe(duplex=False)
-        inherited = _parent_fds() if self.start_method == "fork" else []
+        lifeline = lifeline_for_worker(self.context, self.start_method)
+        inherited = []
+        if self.start_method == "fork":
+            # A forked worker holding the parent's ends of any pipe (its own included)
+            # would never see them close: it would outlive its parent.
+            inherited = [*_parent_fds(), task_w.fileno(), result_r.fileno(), *parent_only_fds()]
         process = self.context.Process(
             target=worker_main,
-            args=(task_r, result_w, self.progress, slot, inherited),
+            args=(task_r, result_w, self.progress, slot, inherited, lifeline),
             name=f"datamultiproc-worker-{slot}",
             daemon=True,
         )
