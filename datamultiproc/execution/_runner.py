@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+import weakref
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, Literal, TypeVar
 
 from datamultiproc.core import BaseSample, FailureRecord, FunctionStep, Processor, StepRecord, walk
@@ -35,6 +37,7 @@ from datamultiproc.execution._events import (
     SampleFinished,
 )
 from datamultiproc.execution._inputs import InputReader
+from datamultiproc.execution._interrupts import stopped_on_interrupt
 from datamultiproc.execution._iterator import RunIterator, warn_at_caller
 from datamultiproc.execution._job import Job, Outcome
 from datamultiproc.execution._options import OnError, ProgressOption, RunOptions
@@ -259,9 +262,31 @@ class _Session:
         self.sink = _resolve_sink(options.progress, self.job.stop)
         self.status: RunStatus = "complete"
         self.done = self.failed = 0
+        self._generator: Callable[[], Generator[Outcome, None, None] | None] = _no_generator
 
     def outcomes(self) -> Iterator[Outcome]:
         """Yield outcomes in completion order, emitting events; see the module docstring."""
+        generator = self._outcomes()
+        self._generator = weakref.ref(generator)
+        return generator
+
+    def _stop_now(self) -> None:
+        """Stop on Ctrl-C, called from the signal handler (see :mod:`._interrupts`).
+
+        Inside ``next()`` the ``KeyboardInterrupt`` that follows stops the run; in the
+        body of the consumer's loop, the suspended generator is closed here, which stops
+        feeding and shuts the workers down before the interrupt reaches the user's code.
+        """
+        self.job.stop.set()
+        generator = self._generator()
+        if generator is not None and inspect.getgeneratorstate(generator) == inspect.GEN_SUSPENDED:
+            generator.close()
+
+    def _outcomes(self) -> Generator[Outcome, None, None]:
+        with stopped_on_interrupt(self._stop_now):
+            yield from self._stream()
+
+    def _stream(self) -> Iterator[Outcome]:
         started = time.perf_counter()
         stages = tuple(step.stage_name for step in self.job.pipeline.iter_processors())
         self._emit(
@@ -325,6 +350,10 @@ class _Session:
     def _emit(self, event: RunEvent) -> None:
         if self.sink is not None:
             self.sink.handle(event)
+
+
+def _no_generator() -> None:
+    return None
 
 
 def _with_rejected(stream: Iterator[Outcome], reader: InputReader) -> Iterator[Outcome]:

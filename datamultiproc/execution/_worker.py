@@ -25,7 +25,6 @@ import cloudpickle
 
 from datamultiproc.core import BaseSample, Processor, recording
 from datamultiproc.exceptions import ProcessingError
-from datamultiproc.execution._lifeline import Lifeline, watch_parent
 from datamultiproc.execution._codec import (
     WireState,
     encode,
@@ -35,6 +34,7 @@ from datamultiproc.execution._codec import (
     sample_state,
     write_all,
 )
+from datamultiproc.execution._lifeline import Lifeline, watch_parent
 
 __all__ = [
     "RawFailure",

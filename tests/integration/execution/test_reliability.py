@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -84,3 +85,87 @@ def test_workers_exit_within_a_second_of_a_killed_parent(
         parent.wait(10)
         assert parent.stderr is not None
         parent.stderr.close()
+
+
+LOOP_BODY_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    import psutil
+    from tests.helpers import MarkAndWait, number_samples
+
+    def workers():
+        # Not multiprocess's helpers (resource tracker, fork server), which are our
+        # children; forkserver workers are the fork server's children.
+        helpers = ("from multiprocess.resource_tracker", "from multiprocess.forkserver")
+        me = psutil.Process()
+        return sorted(
+            c.pid for c in me.children(recursive=True)
+            if c.status() != psutil.STATUS_ZOMBIE
+            and not (c.ppid() == me.pid and any(p.startswith(helpers) for p in c.cmdline()))
+        )
+
+    directory, method = sys.argv[1], sys.argv[2]
+    step = MarkAndWait(directory=directory, seconds=0.5)
+    samples = step.imap(number_samples(40), workers=2, start_method=method, progress=False)
+    try:
+        for count, sample in enumerate(samples):
+            if count == 1:
+                print(json.dumps({"body": workers()}), flush=True)
+                time.sleep(30)  # the user's loop body: Ctrl-C lands here
+    except KeyboardInterrupt:
+        caught = time.time()
+    left = workers()
+    # ``samples`` is still referenced; the next run must use one pool, not a second one.
+    rerun = MarkAndWait(directory=directory + "-rerun", seconds=0.01).run(
+        number_samples(6), workers=2, start_method=method, progress=False
+    )
+    print(json.dumps({"caught": caught, "left": left, "status": rerun.status,
+                      "n": rerun.n_ok, "workers": workers()}), flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("start_method", METHODS)
+def test_ctrl_c_in_the_body_of_an_imap_loop_stops_the_run_at_once(
+    start_method: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    (tmp_path / "markers-rerun").mkdir()
+    with subprocess.Popen(
+        [sys.executable, "-c", LOOP_BODY_SCRIPT, str(markers), start_method],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as driver:
+        assert driver.stdout is not None
+        assert driver.stderr is not None
+        try:
+            line = driver.stdout.readline()
+            assert line, driver.stderr.read()
+            workers = json.loads(line)["body"]
+            time.sleep(0.2)  # both workers are inside a sample, another one queued each
+            sent = time.time()
+            os.kill(driver.pid, signal.SIGINT)
+            line = driver.stdout.readline()
+            driver.wait(60)
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+        errors = driver.stderr.read()
+    assert line, errors
+    out = json.loads(line)
+    assert len(workers) == 2
+    starts = [float(marker.read_text()) for marker in markers.iterdir()]
+    # No sample started after the interrupt (10 ms: the signal's delivery to the handler).
+    assert max(starts) < sent + 0.01, sorted(starts)[-3:]
+    assert out["caught"] - sent < 0.5
+    assert out["left"] == []  # the workers were gone by the time the user's code saw Ctrl-C
+    assert not any(psutil.pid_exists(pid) for pid in workers)
+    assert out["status"] == "complete"
+    assert out["n"] == 6
+    assert len(out["workers"]) == 2  # one warm pool, no second one beside a live one
+    assert not set(out["workers"]) & set(workers)
