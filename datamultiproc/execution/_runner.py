@@ -72,7 +72,10 @@ def run(
         (a plain function ``f(sample) -> sample`` is accepted too).
     samples
         Any iterable of samples, generators included; read lazily, with a bounded
-        number in flight. Ids must be unique.
+        number in flight. Ids must be unique: checked before any work for a list or
+        tuple, and for other inputs when the pipeline has a Cache or Save step (a
+        repeated id there becomes a failure); without one, a repeated id in a generator
+        overwrites nothing and is not checked.
     workers
         Number of workers; ``None`` (default) uses every usable core. With an
         Executor as ``backend``, say how many tasks it runs at once (default: the
@@ -251,9 +254,10 @@ class _Session:
         ):
             msg = f"timeout= needs backend='process'; backend {self.backend.name!r} cannot stop a sample"
             raise ValueError(msg)
-        self.reader = InputReader(samples, total=options.total)
+        pipeline = _as_pipeline(pipeline)
+        self.reader = InputReader(samples, total=options.total, check_ids=_stores_files(pipeline))
         self.job = Job(
-            pipeline=_as_pipeline(pipeline),
+            pipeline=pipeline,
             stop=threading.Event(),
             timeout=options.timeout,
             chunksize=options.chunksize,
@@ -419,6 +423,11 @@ def _as_pipeline(pipeline: Any) -> Processor:
         return FunctionStep(function=pipeline)
     msg = f"pipeline must be a Processor, a Compose or a function, not {type(pipeline).__name__}"
     raise TypeError(msg)
+
+
+def _stores_files(pipeline: Processor) -> bool:
+    """Whether a repeated sample id could overwrite a file (a Cache or Save step)."""
+    return any(step.storage_directories() for step, _ in walk(pipeline))
 
 
 def _resolve_sink(progress: ProgressOption | None, stop: threading.Event) -> ProgressSink | None:

@@ -1,4 +1,5 @@
-"""Workers never outlive their parent, and Ctrl-C in an ``imap`` loop's body stops the run."""
+"""Workers never outlive their parent, Ctrl-C in an ``imap`` loop's body stops the run,
+and a repeated id is caught wherever it would clash on disk."""
 
 from __future__ import annotations
 
@@ -10,10 +11,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+
+from datamultiproc import Cache, Compose, Processor, Save
+from datamultiproc.exceptions import FailuresWarning
+from tests.helpers import AddStep, NumberSample, number_samples
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
@@ -169,3 +175,31 @@ def test_ctrl_c_in_the_body_of_an_imap_loop_stops_the_run_at_once(
     assert out["n"] == 6
     assert len(out["workers"]) == 2  # one warm pool, no second one beside a live one
     assert not set(out["workers"]) & set(workers)
+
+
+def _with_a_repeated_id() -> Iterator[NumberSample]:
+    yield from number_samples(20)
+    yield NumberSample(id="s7", data=700)  # would overwrite, or be served, s7's file
+    yield NumberSample(id="s20", data=20)
+
+
+@pytest.mark.parametrize("storage", ["cache", "save"])
+def test_a_repeated_id_is_an_error_where_it_would_clash_on_disk(
+    storage: str, tmp_path: Path
+) -> None:
+    step: Processor
+    if storage == "cache":
+        step = Cache(processor=AddStep(), cache_dir=tmp_path)
+    else:
+        step = Compose(AddStep(), Save(save_to_dir=tmp_path))
+    with pytest.warns(FailuresWarning, match="1 of 22"):
+        result = step.run(_with_a_repeated_id(), workers=2, start_method="fork", progress=False)
+    assert [failure.index for failure in result.failures] == [20]
+    assert "duplicate sample id 's7'" in result.failures[0].message
+    assert {s.id: s.data for s in result}["s7"] == 8  # the first s7, not the repeat
+    saved = {path.stem: NumberSample.read_file(path) for path in tmp_path.rglob("*.pickle")}
+    assert len(saved) == 21
+    if storage == "save":
+        assert saved["s7"].data == 8
+    with pytest.raises(ValueError, match="duplicate sample id 's7'"):
+        step.run(_with_a_repeated_id(), workers=2, on_error="raise", progress=False)
