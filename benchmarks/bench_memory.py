@@ -2,12 +2,12 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_memory.py            # 200,000 and 2,000,000 samples; ~3 minutes
-    python benchmarks/bench_memory.py --quick    # a tenth of the samples
+    python benchmarks/bench_memory.py            # 200,000 and 2,000,000 samples, 3 repeats; ~15 minutes
+    python benchmarks/bench_memory.py --quick    # a tenth of the samples, 1 repeat
 
 Each measurement runs in a fresh interpreter (peak RSS only grows): it warms a pool of
 two fork workers with a short run, notes its peak RSS, runs ``imap`` over a generator
-and reports how far the peak rose. Rows:
+and reports how far the peak rose (median and largest of the repeats). Rows:
 
 - tiny samples at two input lengths (a long generator must run in flat memory);
 - the same through a ``Cache`` step (its repeated-id check must not grow either);
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -99,9 +100,9 @@ def measure(kind: str, count: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a tenth of the samples")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the samples, 1 repeat")
     args = parser.parse_args()
-    scale = 10 if args.quick else 1
+    scale, repeats = (10, 1) if args.quick else (1, 3)
     rows = [
         ("tiny samples", "numbers", 200_000 // scale),
         ("tiny samples", "numbers", 2_000_000 // scale),
@@ -109,19 +110,22 @@ def main() -> None:
         ("tiny samples through a Cache", "cache", 200_000 // scale),
         ("200 kB numpy samples", "arrays", 600),
         ("200 kB numpy samples", "arrays", 3_000),
+        ("tiny samples, consumer pauses 2 s half-way", "pause", 200_000 // scale),
     ]
-    print("| input (imap, 2 fork workers, warm pool) | samples | peak RSS growth MiB | seconds |")
-    print("|---|---:|---:|---:|")
-    for label, kind, count in rows:
-        out = measure(kind, count)
-        print(f"| {label} | {count:,} | {out['growth_mib']:.1f} | {out['seconds']:.1f} |")
-    out = measure("pause", 200_000 // scale)
-    print()
     print(
-        f"Consumer pausing 2 s half-way through {200_000 // scale:,} tiny samples: "
-        f"{out['paused']:.0f} samples read from the input meanwhile, "
-        f"peak RSS growth {out['growth_mib']:.1f} MiB."
+        "| input (imap, 2 fork workers, warm pool) | samples "
+        "| peak RSS growth MiB, median | largest | seconds, median | read while paused |"
     )
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, kind, count in rows:
+        runs = [measure(kind, count) for _ in range(repeats)]
+        growth = [run["growth_mib"] for run in runs]
+        seconds = statistics.median(run["seconds"] for run in runs)
+        paused = "" if kind != "pause" else f"{max(run['paused'] for run in runs):.0f}"
+        print(
+            f"| {label} | {count:,} | {statistics.median(growth):.1f} | {max(growth):.1f} "
+            f"| {seconds:.1f} | {paused} |"
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def test_a_ten_times_longer_generator_does_not_raise_the_peak(
     first, second = bench.measure(kind, short), bench.measure(kind, long)
     print(kind, first, second)  # shown with -s
     assert second["growth_mib"] < 10
-    assert second["growth_mib"] - first["growth_mib"] < 5
+    assert second["growth_mib"] - first["growth_mib"] < 8  # in-flight chunks vary, not ids
 
 
 @pytest.mark.timeout(300)
