@@ -5,7 +5,7 @@ Run from the repository root::
     python benchmarks/bench_dask.py            # full workloads, 3 repeats
     python benchmarks/bench_dask.py --quick    # a tenth of the samples, 1 repeat
 
-Workloads W1 (50,000 tiny samples) and W2 (2,000 samples of 2 ms CPU each) come from
+Workloads W1 (20,000 tiny samples) and W2 (1,000 samples of 2 ms CPU each) come from
 ``bench_runner.py``. The cluster is a ``LocalCluster`` with one single-threaded worker
 process per usable core, on loopback; its start-up is timed once and reported on its
 own line, since a notebook user starts a cluster once and then runs many pipelines.

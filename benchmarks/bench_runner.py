@@ -5,9 +5,10 @@ Run from the repository root::
     python benchmarks/bench_runner.py            # full workloads, 3 repeats
     python benchmarks/bench_runner.py --quick    # a tenth of the samples, 1 repeat
 
-Workloads (issue 4): W1 50,000 tiny samples through a trivial step (per-sample
-overhead); W2 2,000 samples of 2 ms CPU each (parallel efficiency); W3 200 samples
-carrying a 4 MiB array each (transfer cost). Every contender gets fresh samples and
+Workloads (issue 13): W1 20,000 tiny samples through a trivial step (per-sample
+overhead); W2 1,000 samples of 2 ms CPU each (parallel efficiency); W3 60 samples
+carrying a 4 MiB float64 array each through ``(a - a.mean()) / a.std()`` (transfer
+cost: the result is a new 4 MiB array that must come back too). Every contender gets fresh samples and
 must hand the processed samples back to the caller. "cold" includes starting the
 workers; "warm" reuses workers started by an earlier run in the same interpreter.
 Prints a Markdown table of medians.
@@ -62,20 +63,24 @@ class Burn(Processor):
         return sample
 
 
-class SumArray(Processor):
+class Standardize(Processor):
     def process(self, sample: ArraySample) -> ArraySample:
-        sample.total = float(sample.array.sum())
+        a = sample.array
+        sample.array = (a - a.mean()) / a.std()
         return sample
 
 
 WORKLOADS: dict[str, tuple[Callable[[int], list[Any]], Processor, int, int]] = {
     # name: (make samples, pipeline, count, a good chunksize for the pools)
-    "W1": (lambda n: [TinySample(id=f"t{i}", data=i) for i in range(n)], AddOne(), 50_000, 1000),
-    "W2": (lambda n: [TinySample(id=f"b{i}", data=i) for i in range(n)], Burn(), 2_000, 25),
+    "W1": (lambda n: [TinySample(id=f"t{i}", data=i) for i in range(n)], AddOne(), 20_000, 1000),
+    "W2": (lambda n: [TinySample(id=f"b{i}", data=i) for i in range(n)], Burn(), 1_000, 25),
     "W3": (
-        lambda n: [ArraySample(id=f"a{i}", array=np.full(1 << 19, float(i))) for i in range(n)],
-        SumArray(),
-        200,
+        lambda n: [
+            ArraySample(id=f"a{i}", array=np.arange(1 << 19, dtype=np.float64) * (i + 1))
+            for i in range(n)
+        ],
+        Standardize(),
+        60,
         1,
     ),
 }
@@ -175,7 +180,6 @@ def datamultiproc_run(warm: bool) -> Callable[..., list[Any]]:
 
 CONTENDERS: list[tuple[str, Callable[..., list[Any]]]] = [
     ("plain loop", plain_loop),
-    ("seed Process + Queue (cold)", seed_queue),
     ("multiprocess.Pool.imap (cold)", pool_imap(False)),
     ("multiprocess.Pool.imap (warm)", pool_imap(True)),
     ("ProcessPoolExecutor.map (cold)", process_pool_executor(False)),
@@ -210,6 +214,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the samples, 1 repeat")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--workloads", default="W1,W2,W3")
+    parser.add_argument(
+        "--contenders", default="", help="comma-separated substrings of contender names"
+    )
+    parser.add_argument("--seed", action="store_true", help="also time the seed Process + Queue")
     args = parser.parse_args(argv)
     # dill warns for every class it pickles by value (the ones defined in this script).
     warnings.filterwarnings("ignore", category=dill.PicklingWarning)
@@ -220,11 +228,19 @@ def main(argv: list[str] | None = None) -> None:
         f"{workers} workers, start method {multiprocess.get_start_method()}, "
         f"Python {'.'.join(map(str, sys.version_info[:3]))}, medians of {repeats}\n"
     )
-    print("| workload | contender | seconds | per sample | throughput | returned |")
-    print("|---|---|---:|---:|---:|---:|")
+    contenders = list(CONTENDERS)
+    if args.seed:
+        contenders.insert(1, ("seed Process + Queue (cold)", seed_queue))
+    wanted = [part for part in args.contenders.split(",") if part]
+    if wanted:
+        contenders = [
+            c for c in contenders if c[0] == "plain loop" or any(w in c[0] for w in wanted)
+        ]
+    print("| workload | contender | seconds | per sample | throughput | vs loop | returned |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for workload in args.workloads.split(","):
         baseline = None
-        for name, contender in CONTENDERS:
+        for name, contender in contenders:
             seconds, count, returned = measure(name, contender, workload, scale, repeats)
             baseline = baseline or seconds
             # Throughput counts only the samples handed back (the seed pattern loses some).
@@ -237,7 +253,8 @@ def main(argv: list[str] | None = None) -> None:
                 throughput = f"{returned / seconds:,.0f} /s"
             print(
                 f"| {workload} | {name} | {seconds:.2f} | {seconds / count * 1e6:,.0f} µs "
-                f"| {throughput} | {returned}/{count} |",
+                f"| {throughput} | {baseline / seconds * returned / count:.2f}x "
+                f"| {returned}/{count} |",
                 flush=True,
             )
     for pool in _POOLS.values():

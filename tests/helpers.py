@@ -158,3 +158,64 @@ class MarkAndWait(Processor):
         while self.busy and time.monotonic() < end:
             values = np.sqrt(values * values)
         return sample
+
+
+# --- process backend at the limits (issue 13) ---------------------------------------------
+
+
+def _arrays(value: object) -> list[np.ndarray]:
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, dict):
+        return [array for item in value.values() for array in _arrays(item)]
+    if isinstance(value, (list, tuple)):
+        return [array for item in value for array in _arrays(item)]
+    return []
+
+
+class TouchArrays(Processor):
+    """Writes every numeric array of ``payload`` in place (fails if one is read-only)."""
+
+    def process(self, sample: AnySample) -> AnySample:
+        for array in _arrays(sample.payload):
+            if array.dtype != object and array.size:
+                array[...] = array  # raises ValueError on a read-only array
+        return sample
+
+
+class MakeArray(Processor):
+    """Puts a new float64 array of ``size`` elements, ``data + k``, in ``payload``."""
+
+    size: int = 1 << 17
+
+    def process(self, sample: AnySample) -> AnySample:
+        base = float(sample.id.lstrip("m") or 0)
+        sample.payload = {"made": np.arange(self.size, dtype=np.float64) + base}
+        return sample
+
+
+class Burn(Processor):
+    """Spends ``seconds`` of CPU time per sample."""
+
+    seconds: float = 0.002
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        end = time.thread_time() + self.seconds
+        while time.thread_time() < end:
+            pass
+        sample.data = sample.data + 1
+        return sample
+
+
+class AppendTo(Processor):
+    """Appends ``value`` to the sample's ``values`` list in place (a mutating step)."""
+
+    value: int = 1
+
+    def process(self, sample: ListSample) -> ListSample:
+        sample.values.append(self.value)
+        return sample
+
+
+class ListSample(BaseSample):
+    values: list[int]

@@ -141,7 +141,7 @@ class Processor(BaseModel):
                 f"{type(result).__name__}, not a sample{hint}"
             )
             raise ProcessingError(msg, sample_id=sample_id, processor=stage)
-        params = self.describe_params()
+        params = self.describe_params() if recorder is None else recorder.describe(self)
         result.processing_history.append((stage, params))
         if recorder is not None:
             recorder.add(stage, params, time.perf_counter() - started)

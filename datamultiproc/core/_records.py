@@ -8,10 +8,9 @@ DataFrames. Without an active recorder, recording costs one context lookup.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import operator
 from contextvars import ContextVar
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "FailureRecord",
@@ -21,6 +20,8 @@ __all__ = [
     "current_recorder",
     "recording",
 ]
+
+_new = tuple.__new__
 
 
 class StepRecord(NamedTuple):
@@ -126,12 +127,36 @@ class SampleRecord(NamedTuple):
 
 
 class StepRecorder:
-    """Collects the step records of one sample."""
+    """Collects the step records of one sample.
 
-    __slots__ = ("records",)
+    ``params`` is an optional memo of processors' parameter texts shared by the
+    samples of one run, so a step's text is built once instead of per sample; an
+    entry is reused only while the processor's field values are the same objects.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("params", "records")
+
+    def __init__(self, params: dict[int, tuple[Any, tuple[Any, ...], str]] | None = None) -> None:
         self.records: list[StepRecord] = []
+        self.params = params
+
+    def describe(self, processor: Any) -> str:
+        """Return ``processor.describe_params()``, from the memo while its fields are unchanged."""
+        memo = self.params
+        if memo is None:
+            return str(processor.describe_params())
+        values = tuple(processor.__dict__.values())
+        known = memo.get(id(processor))
+        if (
+            known is not None
+            and known[0] is processor
+            and len(known[1]) == len(values)
+            and all(map(operator.is_, known[1], values))
+        ):
+            return known[2]
+        text = str(processor.describe_params())
+        memo[id(processor)] = (processor, values, text)
+        return text
 
     def add(
         self,
@@ -146,17 +171,24 @@ class StepRecorder:
         computed_seconds: float | None = None,
     ) -> None:
         """Append a record for a step that just ended."""
-        self.records.append(
-            StepRecord(
-                len(self.records),
-                stage,
-                params,
-                seconds,
-                cache_hit,
-                status,
-                bytes_read,
-                bytes_written,
-                computed_seconds=computed_seconds,
+        records = self.records
+        # tuple.__new__ skips NamedTuple's Python-level constructor: this runs per step.
+        records.append(
+            _new(
+                StepRecord,
+                (
+                    len(records),
+                    stage,
+                    params,
+                    seconds,
+                    cache_hit,
+                    status,
+                    bytes_read,
+                    bytes_written,
+                    False,  # recomputed
+                    None,  # reason
+                    computed_seconds,
+                ),
             )
         )
 
@@ -186,9 +218,11 @@ def current_recorder() -> StepRecorder | None:
     return _active.get()
 
 
-@contextlib.contextmanager
-def recording() -> Iterator[StepRecorder]:
+class recording:
     """Activate a fresh recorder for the duration of the block.
+
+    A class rather than a generator-based context manager: it runs once per sample.
+    ``params`` is passed to :class:`StepRecorder`.
 
     Examples
     --------
@@ -197,9 +231,15 @@ def recording() -> Iterator[StepRecorder]:
     >>> recorder.records
     []
     """
-    recorder = StepRecorder()
-    token = _active.set(recorder)
-    try:
-        yield recorder
-    finally:
-        _active.reset(token)
+
+    __slots__ = ("recorder", "token")
+
+    def __init__(self, params: dict[int, tuple[Any, tuple[Any, ...], str]] | None = None) -> None:
+        self.recorder = StepRecorder(params)
+
+    def __enter__(self) -> StepRecorder:
+        self.token = _active.set(self.recorder)
+        return self.recorder
+
+    def __exit__(self, *exc_info: object) -> None:
+        _active.reset(self.token)

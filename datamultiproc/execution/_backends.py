@@ -74,10 +74,11 @@ class SerialBackend:
     def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
         """Run items in order in this process."""
         setup_error = prepare_pipeline(job.pipeline)
+        params: dict[int, Any] = {}  # parameter texts, built once per processor
         for index, sample in items:
             if job.stop.is_set():
                 return
-            yield to_outcome(run_sample(job.pipeline, index, sample, setup_error), "main")
+            yield to_outcome(run_sample(job.pipeline, index, sample, setup_error, params), "main")
 
 
 class ExecutorBackend:

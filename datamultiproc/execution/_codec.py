@@ -3,7 +3,9 @@
 Objects travel as cloudpickle protocol 5 streams, so classes defined in a notebook's
 ``__main__`` reach workers by value under every start method. Large buffers (numpy
 arrays) travel out of band: they are written straight from their memory and read
-straight into fresh writable buffers, never copied into the pickle stream.
+straight into fresh writable buffers, never copied into the pickle stream. Between
+the parent and its workers, buffers of :data:`~._transport.SHARED_BYTES` or more
+skip the pipe: they travel as anonymous memory files (see ``_transport``).
 
 Samples are flattened to ``(class, __dict__, fields_set, extra, private)`` before
 pickling: this skips pydantic's Python-level ``__getstate__``/``__setstate__``, which
@@ -34,16 +36,20 @@ import numpy as np
 
 from datamultiproc.core import BaseSample, Processor
 from datamultiproc.exceptions import NotPicklableError
+from datamultiproc.execution import _transport as transport
 
 __all__ = [
     "SampleState",
     "WireState",
+    "classes_by_token",
     "decode",
     "decode_outcomes",
     "describe_unpicklable",
+    "dumps_with_classes",
     "encode",
     "encode_pipeline",
     "encode_samples",
+    "encode_shared",
     "peer_known_classes",
     "read_message",
     "register_class",
@@ -74,6 +80,7 @@ WireState = tuple[type, dict[str, Any], set[str], Any, Any]
 
 _HEADER = struct.Struct("<QI")  # pickle length, number of out-of-band buffers
 _LENGTH = struct.Struct("<Q")
+_SHARED = 1 << 63  # set in a buffer's length: it arrives as a descriptor, not in the pipe
 _set = object.__setattr__
 
 
@@ -106,6 +113,18 @@ def encode(obj: Any, known_classes: set[str] | None = None) -> list[Any]:
     classes it lacks are sent by value once and added to the set. Without it, every
     class that cannot be imported by name travels by value.
     """
+    return encode_shared(obj, known_classes, share=False)[0]
+
+
+def encode_shared(
+    obj: Any, known_classes: set[str] | None = None, *, share: bool = True
+) -> tuple[list[Any], list[int]]:
+    """Like :func:`encode`, but large buffers become anonymous memory files.
+
+    Returns the frame pieces and the descriptors to send, in order, over the peer's
+    descriptor socket *before* the pieces (then close them). With ``share=False``,
+    or where sharing is unavailable, every buffer is in the pieces.
+    """
     buffers: list[pickle.PickleBuffer] = []
     if known_classes is None:
         data = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
@@ -116,8 +135,23 @@ def encode(obj: Any, known_classes: set[str] | None = None) -> list[Any]:
         data = stream.getbuffer()
         known_classes |= pickler.sent  # only once the whole message pickled
     raws = [buffer.raw() for buffer in buffers]
-    header = _HEADER.pack(len(data), len(raws)) + b"".join(_LENGTH.pack(r.nbytes) for r in raws)
-    return [header, data, *raws]
+    fds: list[int] = []
+    lengths = []
+    piped = []
+    try:
+        for raw in raws:
+            if share and raw.nbytes >= transport.SHARED_BYTES and transport.available():
+                fds.append(transport.share(raw))
+                lengths.append(_LENGTH.pack(raw.nbytes | _SHARED))
+            else:
+                piped.append(raw)
+                lengths.append(_LENGTH.pack(raw.nbytes))
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    header = _HEADER.pack(len(data), len(raws)) + b"".join(lengths)
+    return [header, data, *piped], fds
 
 
 # token <-> class; in a worker, every entry came from the parent.
@@ -192,12 +226,32 @@ def write_all(fd: int, pieces: Iterable[Any]) -> None:
             view = view[os.write(fd, view) :]
 
 
-def read_message(fd: int) -> Any:
-    """Read and decode one framed message from a blocking descriptor; ``EOFError`` at end."""
+def read_message(fd: int, channel: Any = None) -> Any:
+    """Read and decode one framed message from a blocking descriptor; ``EOFError`` at end.
+
+    ``channel`` is the Unix socket on which the sender passed the descriptors of
+    shared buffers (see :func:`encode_shared`).
+    """
     length, count = _HEADER.unpack(_read_exact(fd, _HEADER.size))
     sizes = struct.unpack(f"<{count}Q", _read_exact(fd, 8 * count)) if count else ()
     data = _read_exact(fd, length)
-    buffers = [_read_exact(fd, size, array=True) for size in sizes]
+    shared = sum(1 for size in sizes if size & _SHARED)
+    if shared and channel is None:
+        msg = "a message with shared buffers arrived without a descriptor channel"
+        raise EOFError(msg)
+    received = transport.receive_fds(channel, shared) if shared else []
+    used = 0
+    buffers = []
+    try:
+        for size in sizes:
+            if size & _SHARED:
+                used += 1  # map_shared closes the descriptor, whatever happens
+                buffers.append(transport.map_shared(received[used - 1], size & ~_SHARED))
+            else:
+                buffers.append(_read_exact(fd, size, array=True))
+    finally:
+        for unused in received[used:]:
+            os.close(unused)
     return decode(data, buffers)
 
 
@@ -249,10 +303,37 @@ def encode_pipeline(pipeline: Processor) -> tuple[bytes, bytes]:
     return hashlib.blake2b(blob, digest_size=16).digest(), blob
 
 
-def encode_samples(items: Iterable[tuple[int, BaseSample]]) -> bytes:
-    """Pickle ``(index, sample)`` items for a worker."""
-    blob: bytes = cloudpickle.dumps([(index, sample_state(s)) for index, s in items], protocol=5)
-    return blob
+def encode_samples(
+    items: Iterable[tuple[int, BaseSample]], known_classes: set[str] | None = None
+) -> bytes:
+    """Pickle ``(index, sample)`` items for a worker.
+
+    With ``known_classes`` (tokens the receiving workers already have, see
+    :func:`dumps_with_classes`) notebook classes travel as tokens.
+    """
+    states = [(index, sample_state(s)) for index, s in items]
+    if known_classes is None:
+        blob: bytes = cloudpickle.dumps(states, protocol=5)
+        return blob
+    return dumps_with_classes(states, known_classes)
+
+
+def dumps_with_classes(obj: Any, known_classes: set[str]) -> bytes:
+    """Pickle ``obj`` in band, notebook classes in ``known_classes`` as tokens only.
+
+    Classes not yet known travel by value, register under their token when
+    unpickled, and are added to ``known_classes``.
+    """
+    stream = io.BytesIO()
+    pickler = _ClassTablePickler(stream, known_classes, None)
+    pickler.dump(obj)
+    known_classes |= pickler.sent
+    return stream.getvalue()
+
+
+def classes_by_token(tokens: Iterable[str]) -> dict[str, type]:
+    """Return the classes registered in this process under ``tokens``."""
+    return {token: _classes_by_token[token] for token in tokens}
 
 
 def decode_outcomes(blob: bytes) -> list[Any]:

@@ -9,6 +9,10 @@ How a run goes:
   travel by value) and registered as a worker plugin. The scheduler hands the plugin
   to every worker, including workers that join or restart later; tasks carry only the
   plugin's name and their samples.
+- Classes that cannot be imported by name (defined in a notebook) travel once per
+  cluster: the first chunk that holds one carries it by value, and the parent then
+  registers it with every worker, present and future, through a
+  :class:`ClassTablePlugin`; later chunks, and results coming back, name it by a token.
 - On its first chunk a worker process checks that the Cache and Save directories are
   writable and calls ``pipeline.setup()``, once per process (worker-side code is
   :func:`~datamultiproc.execution._worker.run_payload`, shared with executor backends).
@@ -32,6 +36,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -41,9 +46,11 @@ import cloudpickle
 from datamultiproc.core import Processor, walk
 from datamultiproc.exceptions import ExecutionError, MissingDependencyError, StorageError
 from datamultiproc.execution._codec import (
+    classes_by_token,
     decode_outcomes,
     encode_pipeline,
     encode_samples,
+    register_class,
 )
 from datamultiproc.execution._feeder import ChunkFeeder
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
@@ -136,6 +143,7 @@ class DaskBackend:
             )
             raise ExecutionError(msg) from exc
         feeder = _Feeder(self.client, job, items, plugin.name, self.workers)
+        feeder.known = _known_classes(self.client)
         try:
             yield from feeder.run()
         finally:
@@ -160,6 +168,32 @@ class PipelinePlugin(WorkerPlugin):
 
     def teardown(self, worker: Any) -> None:
         """Keep the set-up pipeline: a rerun in the same worker skips ``setup()``."""
+
+
+class ClassTablePlugin(WorkerPlugin):
+    """A worker plugin that registers notebook classes under the parent's tokens.
+
+    Registered once per class and cluster, so chunks and results name the class by
+    its token instead of carrying it by value (about a millisecond each way).
+    """
+
+    def __init__(self, name: str, blob: bytes) -> None:
+        self.name, self.blob = name, blob
+
+    def setup(self, worker: Any) -> None:
+        """Register the classes in this worker process."""
+        import pickle
+
+        for token, cls in pickle.loads(self.blob):
+            register_class(token, cls)
+
+
+# Tokens of the classes registered with each client's workers, kept across runs.
+_REGISTERED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _known_classes(client: Any) -> set[str]:
+    return _REGISTERED.setdefault(client, set())
 
 
 def storage_directories(pipeline: Processor) -> set[str]:
@@ -242,6 +276,7 @@ class _Feeder:
         self.done: Any = tracker(loop=client.loop, with_results=True, raise_errors=False)
         self.pending: dict[Any, _Chunk] = {}
         self.suspects: deque[Item] = deque()  # samples of chunks whose workers died
+        self.known: set[str] = set()  # tokens of classes every worker has (ClassTablePlugin)
         self.seq = 0
         self.feeder = ChunkFeeder(
             job,
@@ -292,13 +327,17 @@ class _Feeder:
         return chunk
 
     def _submit(self, chunk: _Chunk) -> None:
+        known = set(self.known)
         try:
-            payload = encode_samples(chunk.items)
+            payload = encode_samples(chunk.items, known)
         except Exception:
             chunk = chunk._replace(items=self.feeder.drop_unpicklable(chunk.items))
             if not chunk.items:
                 return
-            payload = encode_samples(chunk.items)
+            known = set(self.known)
+            payload = encode_samples(chunk.items, known)
+        if known != self.known:
+            self._register_classes(known - self.known)
         self.sizer.observe_bytes(len(payload), len(chunk.items))
         self.seq += 1
         future = self.client.submit(
@@ -306,6 +345,18 @@ class _Feeder:
         )
         self.pending[future] = chunk
         self.done.add(future)
+
+    def _register_classes(self, tokens: set[str]) -> None:
+        # This chunk carries the new classes by value; from now on every worker has them.
+        plugin = ClassTablePlugin(
+            f"datamultiproc-classes-{uuid.uuid4().hex[:12]}",
+            cloudpickle.dumps(list(classes_by_token(tokens).items()), protocol=5),
+        )
+        try:
+            self.client.register_plugin(plugin, name=plugin.name)
+        except Exception:
+            return
+        self.known |= tokens
 
     # -- receiving -------------------------------------------------------------------------
 

@@ -6,6 +6,10 @@ double until a chunk takes about :data:`_TARGET_SECONDS` of worker time, stay un
 :data:`_TARGET_BYTES`, and shrink near the end of a known-length input so every
 worker finishes at about the same time.
 
+When moving a sample costs the parent more than processing it, the parent runs
+samples itself (see ``_inline``); CPU-heavy work always goes to the workers. Large
+arrays travel as anonymous memory files (see ``_transport``).
+
 A worker that dies loses only the sample it was running (read from its progress
 slot); the rest of its chunks are retried on other workers, and a fresh worker
 takes its slot. A sample over ``timeout`` is failed the same way.
@@ -14,6 +18,7 @@ takes its slot. A sample over ``timeout`` is failed the same way.
 from __future__ import annotations
 
 import contextlib
+import os
 import selectors
 import signal
 import time
@@ -28,13 +33,16 @@ from datamultiproc.exceptions import WorkerLostError
 from datamultiproc.execution._codec import (
     encode,
     encode_pipeline,
+    encode_shared,
     read_message,
     restore_sample,
     sample_state,
 )
 from datamultiproc.execution._feeder import ChunkFeeder
+from datamultiproc.execution._inline import InlinePolicy, ParentRunner
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome
 from datamultiproc.execution._pool import WorkerPool, WorkerProcess, acquire_pool, release_pool
+from datamultiproc.execution._transport import send_fds
 from datamultiproc.execution._worker import RawFailure, RawOutcome, lost_outcome
 
 __all__ = ["MultiprocessBackend"]
@@ -67,12 +75,18 @@ class MultiprocessBackend:
         Number of worker processes.
     start_method
         ``"fork"``, ``"spawn"`` or ``"forkserver"``; ``None`` for the platform default.
+    inline
+        ``True`` (default): when samples cost less to process than to move, the
+        parent runs them itself (on copies, with a copy of the pipeline); ``False``:
+        always use the workers (e.g. for code that may crash the interpreter).
     """
 
     name = "process"
     in_process = False
 
-    def __init__(self, workers: int, start_method: str | None = None) -> None:
+    def __init__(
+        self, workers: int, start_method: str | None = None, *, inline: bool = True
+    ) -> None:
         methods = multiprocess.get_all_start_methods()
         method = start_method or multiprocess.get_start_method()
         if method not in methods:
@@ -80,12 +94,13 @@ class MultiprocessBackend:
             raise ValueError(msg)
         self.workers = workers
         self.start_method = method
+        self.inline = inline
 
     def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
         """Yield outcomes as chunks come back; see the module docstring."""
         key, blob = encode_pipeline(job.pipeline)
         pool = acquire_pool(self.start_method, self.workers)
-        scheduler = _Scheduler(pool, job, items, key, blob)
+        scheduler = _Scheduler(pool, job, items, key, blob, inline=self.inline)
         keep = False
         try:
             yield from scheduler.run()
@@ -96,14 +111,23 @@ class MultiprocessBackend:
             scheduler.abandon()
             raise
         finally:
-            scheduler.close()
+            scheduler.close(keep=keep)
             release_pool(pool, keep=keep)
 
 
 class _Scheduler:
     """Feeds one pool's workers for one run."""
 
-    def __init__(self, pool: WorkerPool, job: Job, items: Iterator[Item], key: bytes, blob: bytes):
+    def __init__(
+        self,
+        pool: WorkerPool,
+        job: Job,
+        items: Iterator[Item],
+        key: bytes,
+        blob: bytes,
+        *,
+        inline: bool = True,
+    ) -> None:
         self.pool, self.job = pool, job
         self.key, self.blob = key, blob
         self.retry: deque[_Pending] = deque()
@@ -117,6 +141,8 @@ class _Scheduler:
             target_bytes=_TARGET_BYTES,
         )
         self.sizer = self.feeder.sizer
+        self.policy = InlinePolicy(enabled=inline and job.timeout is None)
+        self.parent = ParentRunner(key, blob)
         self.deaths_without_progress = 0
         self.selector = selectors.DefaultSelector()
         self.registered: dict[int, WorkerProcess] = {}
@@ -133,8 +159,9 @@ class _Scheduler:
                 yield from self.feeder.take_ready()
             if self.job.stop.is_set() or (self.feeder.exhausted and not self._in_flight()):
                 return
-            outcomes: list[Outcome] = []
-            for selected, events in self.selector.select(_POLL_SECONDS):
+            outcomes = self._run_inline()
+            wait = 0.0 if outcomes else _POLL_SECONDS
+            for selected, events in self.selector.select(wait):
                 self._handle(selected.data, events, outcomes)
             self._check_timeouts(outcomes)
             self._dispatch()
@@ -153,11 +180,27 @@ class _Scheduler:
             self._update_write_interest(worker)
         elif kind == "result":
             try:
-                self._receive(worker, read_message(worker.result_fd), out)
+                self._receive(worker, read_message(worker.result_fd, worker.channel), out)
             except (EOFError, OSError):
                 self._on_death(worker, out)
         else:
             self._on_death(worker, out)
+
+    def _run_inline(self) -> list[Outcome]:
+        size = self.policy.chunk_size()
+        if not size or self.job.stop.is_set():
+            return []
+        items = self.feeder.read(size)
+        if not items:
+            return []
+        self.sizer.took(len(items))
+        self.parent.prepare()  # not part of the measured time
+        started = time.perf_counter()
+        outcomes = self.parent.run(items, self.policy.deadline(len(items), started))
+        self.policy.observe_inline(time.perf_counter() - started, len(outcomes))
+        # Past the deadline: the rest go to the workers.
+        self.retry.extend(_Pending(index, sample, 0) for index, sample in items[len(outcomes) :])
+        return outcomes
 
     def _in_flight(self) -> bool:
         return bool(self.retry) or any(w.in_flight for w in self.pool.live())
@@ -169,33 +212,36 @@ class _Scheduler:
             for worker in self.pool.live():
                 if len(worker.in_flight) >= depth or self.job.stop.is_set():
                     continue
-                chunk = self._next_chunk()
+                chunk = self._next_chunk(new=not self.policy.active)
                 if chunk is None:
                     return
                 self._send(worker, chunk)
 
-    def _next_chunk(self) -> _Chunk | None:
+    def _next_chunk(self, *, new: bool = True) -> _Chunk | None:
         size = self.sizer.size(requeued=len(self.retry))
         pending = [self.retry.popleft() for _ in range(min(size, len(self.retry)))]
-        new = self.feeder.read(size - len(pending))
-        pending += [_Pending(index, sample, 0) for index, sample in new]
+        fresh = self.feeder.read(size - len(pending)) if new else []
+        pending += [_Pending(index, sample, 0) for index, sample in fresh]
         if not pending:
             return None
         self.seq += 1
-        self.sizer.took(len(new))
+        self.sizer.took(len(fresh))
         return _Chunk(self.seq, pending)
 
     def _send(self, worker: WorkerProcess, chunk: _Chunk) -> None:
         states = []
         for item in chunk.items:
             states.append((item.index, sample_state(item.sample)))
+        share = worker.channel is not None
         try:
-            pieces = encode(("chunk", chunk.seq, self.key, states), worker.classes)
+            pieces, fds = encode_shared(
+                ("chunk", chunk.seq, self.key, states), worker.classes, share=share
+            )
         except Exception:
             chunk = _Chunk(chunk.seq, self.feeder.drop_unpicklable(chunk.items))
             if not chunk.items:
                 return
-            pieces = encode(
+            pieces, fds = encode_shared(
                 (
                     "chunk",
                     chunk.seq,
@@ -203,8 +249,10 @@ class _Scheduler:
                     [(p.index, sample_state(p.sample)) for p in chunk.items],
                 ),
                 worker.classes,
+                share=share,
             )
         size = sum(len(memoryview(piece).cast("B")) for piece in pieces)
+        size += sum(os.fstat(fd).st_size for fd in fds)  # shared arrays count too
         self.sizer.observe_bytes(size, len(chunk.items))
         if self.key not in worker.pipelines:
             worker.pipelines.add(self.key)
@@ -212,16 +260,23 @@ class _Scheduler:
         worker.in_flight.append(chunk)
         # A dead worker's sentinel reports it, and the chunk is retried then.
         with contextlib.suppress(OSError):
+            try:
+                if fds:  # descriptors first: the worker reads them once the message arrives
+                    send_fds(worker.channel, fds)  # type: ignore[arg-type]
+            finally:
+                for fd in fds:
+                    os.close(fd)
             worker.send(pieces)
         self._update_write_interest(worker)
 
     # -- receiving --------------------------------------------------------------------
 
     def _receive(self, worker: WorkerProcess, message: Any, out: list[Outcome]) -> None:
-        seq, raws, seconds = message
+        seq, raws, seconds, cpu_seconds = message
         chunk = worker.in_flight.popleft()
         assert chunk.seq == seq, (chunk.seq, seq)
         self.sizer.observe_seconds(seconds, len(raws))
+        self.policy.observe_results(len(raws), cpu_seconds)
         self.deaths_without_progress = 0
         self._dispatch()  # keep this worker busy before decoding
         name = worker.name
@@ -246,7 +301,7 @@ class _Scheduler:
         # Results the worker finished writing before it died still count.
         while worker.in_flight and self._readable(worker):
             try:
-                self._receive(worker, read_message(worker.result_fd), out)
+                self._receive(worker, read_message(worker.result_fd, worker.channel), out)
             except (EOFError, OSError):
                 break
         worker.process.join(1.0)
@@ -330,8 +385,10 @@ class _Scheduler:
                 worker.kill()
                 self.pool.workers[worker.slot] = None
 
-    def close(self) -> None:
+    def close(self, *, keep: bool = True) -> None:
         self.selector.close()
+        # A sample interrupted in the parent may have left its pipeline copy half-way.
+        self.parent.release(keep=keep)
 
 
 def _describe_exit(code: int | None) -> str:

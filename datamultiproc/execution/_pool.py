@@ -5,6 +5,8 @@ shared array where it notes the chunk and position it is working on and when tha
 sample started. The parent writes to task pipes without blocking (so parent and
 worker can never wait on each other), watches each process's sentinel to see it
 die, and reads the shared slots to tell which sample a dead or stuck worker held.
+Where large buffers can be shared (Linux), each worker also has a Unix socket on
+which both sides pass the descriptors of large arrays (see ``_transport``).
 
 Pools stay warm between runs in the same interpreter, keyed by start method and
 size; an interrupted run discards its pool, and every pool is shut down at exit.
@@ -17,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import socket
 import sys
 from collections import deque
 from collections.abc import Iterator
@@ -24,6 +27,7 @@ from typing import Any
 
 import multiprocess
 
+from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._codec import encode, write_all
 from datamultiproc.execution._codestate import CodeState, code_state
 from datamultiproc.execution._lifeline import lifeline_for_worker, parent_only_fds
@@ -40,8 +44,16 @@ _JOIN_SECONDS = 1.0
 class WorkerProcess:
     """The parent's handle on one worker process."""
 
-    def __init__(self, slot: int, process: Any, task_conn: Any, result_conn: Any) -> None:
+    def __init__(
+        self,
+        slot: int,
+        process: Any,
+        task_conn: Any,
+        result_conn: Any,
+        channel: socket.socket | None = None,
+    ) -> None:
         self.slot = slot
+        self.channel = channel  # descriptors of shared buffers, both ways
         self.process = process
         self.connections = (task_conn, result_conn)
         self.task_fd: int = task_conn.fileno()
@@ -82,6 +94,8 @@ class WorkerProcess:
         for connection in self.connections:
             with contextlib.suppress(OSError):
                 connection.close()
+        if self.channel is not None:
+            self.channel.close()  # frees descriptors still in flight
         self.task_fd = self.result_fd = -1
 
 
@@ -136,14 +150,20 @@ class WorkerPool:
         task_r, task_w = self.context.Pipe(duplex=False)
         result_r, result_w = self.context.Pipe(duplex=False)
         lifeline = lifeline_for_worker(self.context, self.start_method)
+        channel, child_channel = (
+            self.context.Pipe(duplex=True) if transport.available() else (None, None)
+        )
         inherited = []
         if self.start_method == "fork":
             # A forked worker holding the parent's ends of any pipe (its own included)
             # would never see them close: it would outlive its parent.
-            inherited = [*_parent_fds(), task_w.fileno(), result_r.fileno(), *parent_only_fds()]
+            own = [task_w.fileno(), result_r.fileno()]
+            if channel is not None:
+                own.append(channel.fileno())
+            inherited = [*_parent_fds(), *own, *parent_only_fds()]
         process = self.context.Process(
             target=worker_main,
-            args=(task_r, result_w, self.progress, slot, inherited, lifeline),
+            args=(task_r, result_w, self.progress, slot, inherited, lifeline, child_channel),
             name=f"datamultiproc-worker-{slot}",
             daemon=True,
         )
@@ -152,7 +172,9 @@ class WorkerPool:
             process.start()
         task_r.close()
         result_w.close()
-        worker = WorkerProcess(slot, process, task_w, result_r)
+        if child_channel is not None:
+            child_channel.close()
+        worker = WorkerProcess(slot, process, task_w, result_r, as_socket(channel))
         os.set_blocking(worker.task_fd, False)
         _enlarge_pipes(worker.task_fd, worker.result_fd)
         self.started += 1
@@ -214,8 +236,25 @@ atexit.register(shutdown_pools)
 
 def _parent_fds() -> list[int]:
     return [
-        fd for pool in _ALL for worker in pool.live() for fd in (worker.task_fd, worker.result_fd)
+        fd
+        for pool in _ALL
+        for worker in pool.live()
+        for fd in (
+            worker.task_fd,
+            worker.result_fd,
+            -1 if worker.channel is None else worker.channel.fileno(),
+        )
+        if fd >= 0
     ]
+
+
+def as_socket(connection: Any) -> socket.socket | None:
+    """Turn a duplex ``multiprocess`` connection into a socket object (closing the connection)."""
+    if connection is None:
+        return None
+    fd = os.dup(connection.fileno())
+    connection.close()
+    return socket.socket(fileno=fd)
 
 
 @contextlib.contextmanager

@@ -15,19 +15,19 @@ import gc
 import os
 import pickle
 import signal
+import socket
 import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import cloudpickle
-
 from datamultiproc.core import BaseSample, Processor, recording
 from datamultiproc.exceptions import ProcessingError
 from datamultiproc.execution._codec import (
     WireState,
-    encode,
+    dumps_with_classes,
+    encode_shared,
     peer_known_classes,
     read_message,
     restore_sample,
@@ -35,6 +35,7 @@ from datamultiproc.execution._codec import (
     write_all,
 )
 from datamultiproc.execution._lifeline import Lifeline, watch_parent
+from datamultiproc.execution._transport import send_fds
 
 __all__ = [
     "RawFailure",
@@ -77,13 +78,21 @@ _KEPT_PIPELINES = 4
 
 
 def run_sample(
-    pipeline: Processor, index: int, sample: BaseSample, setup_error: RawFailure | None = None
+    pipeline: Processor,
+    index: int,
+    sample: BaseSample,
+    setup_error: RawFailure | None = None,
+    params: dict[int, Any] | None = None,
 ) -> RawOutcome:
-    """Run ``pipeline`` on one sample and return its outcome; never raises ``Exception``."""
+    """Run ``pipeline`` on one sample and return its outcome; never raises ``Exception``.
+
+    ``params`` is a memo of parameter texts kept across the samples of one run
+    (see :class:`~datamultiproc.core.StepRecorder`).
+    """
     sample_id = sample.id
     if setup_error is not None:
         return RawOutcome(index, sample_id, None, (), setup_error)
-    with recording() as recorder:
+    with recording(params) as recorder:
         try:
             result = pipeline(sample)
         except Exception as exc:
@@ -123,6 +132,7 @@ class _WorkerState:
     def __init__(self) -> None:
         # key -> (pipeline, setup failure); the pipeline is None if it could not be loaded.
         self.pipelines: OrderedDict[bytes, tuple[Any, RawFailure | None]] = OrderedDict()
+        self.params: dict[bytes, dict[int, Any]] = {}  # parameter-text memos per pipeline
 
     def load(self, key: bytes, blob: bytes) -> None:
         try:
@@ -134,8 +144,10 @@ class _WorkerState:
             self.pipelines[key] = (None, failure._replace(stage="setup", message=message))
         else:
             self.pipelines[key] = (pipeline, prepare_pipeline(pipeline))
+        self.params[key] = {}
         while len(self.pipelines) > _KEPT_PIPELINES:
-            self.pipelines.popitem(last=False)
+            dropped, _ = self.pipelines.popitem(last=False)
+            self.params.pop(dropped, None)
 
     def run_chunk(
         self,
@@ -148,13 +160,14 @@ class _WorkerState:
         pipeline, setup_error = self.pipelines[key]
         outcomes = []
         strings: dict[str, str] = {}
+        params = self.params.setdefault(key, {})
         base = 3 * slot
         progress[base] = seq
         for position, (index, state) in enumerate(items):
             # The parent reads these to know which sample a dead or stuck worker held.
             progress[base + 2] = time.monotonic()
             progress[base + 1] = position
-            raw = run_sample(pipeline, index, restore_sample(state), setup_error)
+            raw = run_sample(pipeline, index, restore_sample(state), setup_error, params)
             outcomes.append(shipped(raw, strings))
         progress[base + 1] = -1
         return outcomes
@@ -213,11 +226,13 @@ def run_payload(key: bytes, blob: bytes, payload: bytes) -> tuple[str, bytes]:
         _PAYLOAD_STATE.load(key, blob)
     pipeline, setup_error = _PAYLOAD_STATE.pipelines[key]
     strings: dict[str, str] = {}
+    params = _PAYLOAD_STATE.params.setdefault(key, {})
     outcomes = [
-        shipped(run_sample(pipeline, index, restore_sample(state), setup_error), strings)
+        shipped(run_sample(pipeline, index, restore_sample(state), setup_error, params), strings)
         for index, state in pickle.loads(payload)
     ]
-    return f"process-{os.getpid()}", cloudpickle.dumps(outcomes, protocol=5)
+    # Classes the parent gave this process go back as tokens; others travel by value.
+    return f"process-{os.getpid()}", dumps_with_classes(outcomes, peer_known_classes())
 
 
 def worker_main(
@@ -227,6 +242,7 @@ def worker_main(
     slot: int,
     inherited_fds: Sequence[int],
     lifeline: Lifeline,
+    channel_conn: Any = None,
 ) -> None:
     """Serve chunks until the parent says stop or goes away.
 
@@ -242,11 +258,15 @@ def worker_main(
             os.close(fd)
     watch_parent(lifeline)
     task_fd, result_fd = task_conn.fileno(), result_conn.fileno()
+    channel = None
+    if channel_conn is not None:
+        channel = socket.socket(fileno=os.dup(channel_conn.fileno()))
+        channel_conn.close()
     state = _WorkerState()
     while True:
         try:
-            message = read_message(task_fd)
-        except EOFError:
+            message = read_message(task_fd, channel)
+        except (EOFError, OSError):
             return
         if message[0] == "pipeline":
             state.load(message[1], message[2])
@@ -255,9 +275,20 @@ def worker_main(
             gc.freeze()
         elif message[0] == "chunk":
             _, seq, key, items = message
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             outcomes = state.run_chunk(seq, key, items, progress, slot)
-            reply = (seq, outcomes, time.perf_counter() - started)
-            write_all(result_fd, encode(reply, peer_known_classes()))
+            # Wall time sizes chunks; CPU time tells the parent what a sample costs to run.
+            reply = (seq, outcomes, time.perf_counter() - started, time.thread_time() - cpu)
+            pieces, fds = encode_shared(reply, peer_known_classes(), share=channel is not None)
+            if fds:
+                try:
+                    send_fds(channel, fds)  # type: ignore[arg-type]
+                finally:
+                    for fd in fds:
+                        os.close(fd)
+            write_all(result_fd, pieces)
+            # Drop the chunk now: its arrays may be maps of the parent's shared buffers,
+            # which an idle worker must not keep alive until the next message.
+            del message, items, outcomes, reply, pieces
         else:
             return

@@ -44,6 +44,7 @@ __all__ = ["Cache"]
 MANIFEST = "manifest.json"
 _Outcome = Literal["hit", "missing", "corrupt", "unloadable"]
 SUFFIX = ".pickle"
+_MAX_NAMES = 1 << 16
 
 
 class Cache(Processor):
@@ -159,7 +160,7 @@ class Cache(Processor):
         # Read the private dict directly: pydantic's private-attribute lookup costs microseconds.
         state: _RuntimeState = self.__pydantic_private__["_state"]  # type: ignore[index]
         memo = self._memo(upstream, state)
-        path = self._entry_path(memo, sample)
+        path = self._entry_path(memo, sample, state)
         remember(type(sample))  # lets a spawned worker load entries of notebook classes
         recorder = current_recorder()
         # The stored compute time only matters to step records (seconds saved).
@@ -248,8 +249,17 @@ class Cache(Processor):
         memos[memo_key] = memo
         return memo
 
-    def _entry_path(self, memo: _Memo, sample: BaseSample) -> str:
-        name = entry_name(sample.id)
+    def _entry_path(
+        self, memo: _Memo, sample: BaseSample, state: _RuntimeState | None = None
+    ) -> str:
+        # File names by id, remembered: a rerun (the common case for hits) meets the
+        # same ids again, and making a name safe costs more than the lookup.
+        names = (state or self._state).names
+        name = names.get(sample.id)
+        if name is None:
+            if len(names) >= _MAX_NAMES:
+                names.clear()
+            name = names[sample.id] = entry_name(sample.id)
         if self.key == "content":
             name = f"{name}.{content_digest(sample)}"
         return f"{memo.folder}{os.sep}{name}{SUFFIX}"
@@ -329,7 +339,13 @@ class _Memo:
         if not _same_objects(upstream, self.upstream):
             return False
         for node, cls, values in self.nodes:
-            if type(node) is not cls or not _same_objects(tuple(node.__dict__.values()), values):
+            current = node.__dict__
+            # Compare the dict's values in place: no tuple built per node and sample.
+            if (
+                type(node) is not cls
+                or len(current) != len(values)
+                or not all(map(operator.is_, current.values(), values))
+            ):
                 return False
         return not self.config.dependencies or self.config.is_current()
 
@@ -346,6 +362,7 @@ class _RuntimeState:
     memos: dict[tuple[int, ...], _Memo] = field(default_factory=dict)
     manifests: set[str] = field(default_factory=set)
     existing: set[str] = field(default_factory=set)  # configuration folders found on disk
+    names: dict[str, str] = field(default_factory=dict)  # sample id -> file name
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_RuntimeState, ())

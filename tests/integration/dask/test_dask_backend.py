@@ -252,7 +252,7 @@ NOTEBOOK_SCRIPT = textwrap.dedent(
             sample.data = sample.data * self.factor + OFFSET
             return sample
 
-    options = dict(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    options = dict(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     with LocalCluster(host="127.0.0.1", **options) as cluster, Client(cluster) as client:
         samples = [CellSample(id=f"c{i}", data=i) for i in range(40)]
         result = Compose(CellStep(), CellStep(factor=3)).run(
@@ -285,3 +285,71 @@ def test_notebook_defined_classes_run_on_the_workers() -> None:
     assert out["status"] == "complete"
     assert out["data"] == [(i * 2 + 10) * 3 + 10 for i in range(40)]
     assert out["same_class"] is True
+
+
+CLASS_TABLE_SCRIPT = textwrap.dedent(
+    """
+    import json
+    from distributed import Client, LocalCluster
+    from datamultiproc import BaseSample, Processor
+    from datamultiproc.execution import _codec, _dask
+
+    class CellSample(BaseSample):
+        data: int
+
+    class CellStep(Processor):
+        def process(self, sample):
+            sample.data = sample.data + 1
+            return sample
+
+    sizes = []
+    encode = _dask.encode_samples
+
+    def recording_encode(items, known=None):
+        payload = encode(items, known)
+        sizes.append(len(payload) / len(items))
+        return payload
+
+    _dask.encode_samples = recording_encode
+    options = dict(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    with LocalCluster(host="127.0.0.1", **options) as cluster, Client(cluster) as client:
+        first = CellStep().run([CellSample(id=f"a{i}", data=i) for i in range(300)], backend=client, progress=False)
+        first_sizes, sizes[:] = list(sizes), []
+        cluster.scale(3)
+        client.wait_for_workers(3)
+        second = CellStep().run([CellSample(id=f"b{i}", data=i) for i in range(300)], backend=client, progress=False)
+        tokens = client.run(lambda: sorted(_codec._classes_by_token))
+        print(json.dumps({
+            "data": [s.data for s in first] + [s.data for s in second],
+            "same_class": all(type(s) is CellSample for s in [*first, *second]),
+            "first_chunk": first_sizes[0],
+            "later_chunks": max(first_sizes[1:] + sizes),
+            "tokens": sorted(map(tuple, tokens.values())),
+            "parent_tokens": sorted(_dask._known_classes(client)),
+        }))
+    """
+)
+
+
+def test_notebook_classes_travel_once_per_cluster() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    completed = subprocess.run(
+        [sys.executable, "-c", CLASS_TABLE_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env=env,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    import json
+
+    out = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert out["data"] == [i + 1 for i in range(300)] * 2
+    assert out["same_class"] is True
+    # The first chunk carries the class by value; every later one only its token.
+    assert out["first_chunk"] > 1000
+    assert out["later_chunks"] < 500
+    # Every worker, including the one that joined after the first run, has the class.
+    assert len(out["tokens"]) == 3
+    assert all(set(out["parent_tokens"]) <= set(tokens) for tokens in out["tokens"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -39,7 +40,9 @@ def test_results_in_order_with_worker_records(start_method: str) -> None:
     assert result.backend == "process"
     assert result.workers == 2
     workers = {record.worker for record in result.records}
-    assert all(name.startswith("process-") for name in workers)
+    # Cheap samples may run in the parent once it measured that moving them costs more.
+    assert all(name.startswith("process-") or name == "parent" for name in workers)
+    assert any(name.startswith("process-") for name in workers)
     assert result.samples[7].processing_history == [
         ("AddStep", "step_size=1"),
         ("AddStep", "step_size=2"),
@@ -55,7 +58,8 @@ def test_setup_runs_once_per_worker(start_method: str, tmp_path: Path) -> None:
     )
     assert result.n_ok == 200
     pids = log.read_text().split()
-    assert len(pids) == len(set(pids)) <= 2
+    # The parent sets up its own copy too if it took part (cheap samples).
+    assert len(pids) == len(set(pids)) <= 2 + (str(os.getpid()) in pids)
     assert pipeline.steps[0]._pid is None  # private state stays in the workers
 
 
@@ -132,8 +136,10 @@ def test_unpicklable_processor_raises_before_any_work() -> None:
 def test_warm_pool_reuses_workers_between_runs() -> None:
     first = AddStep().run(number_samples(50), workers=2, progress=False)
     second = AddStep().run(number_samples(50), workers=2, progress=False)
-    assert {r.worker for r in second.records} <= {r.worker for r in first.records} | set()
-    assert {r.worker for r in second.records}
+    # Cheap samples may run in the parent ("parent"); no new worker process may appear.
+    processes = [{r.worker for r in run.records} - {"parent"} for run in (first, second)]
+    assert processes[1] <= processes[0]
+    assert processes[1]
 
 
 def test_rerun_hits_the_cache(tmp_path: Path) -> None:

@@ -1,0 +1,280 @@
+"""The parent takes part: samples run in the calling process when moving them costs more.
+
+Sending a sample to a worker and its result back costs the parent a fixed amount
+of time (pickling, pipes, unpickling); on samples that take less time to process
+than that, workers wait for the parent and the run is slower than a plain loop.
+The process backend measures both costs from its first chunks (see
+:class:`InlinePolicy`) and, when processing is the cheaper of the two, runs the
+following samples itself, through :class:`ParentRunner`, with these guarantees:
+
+- the same results and records as a worker produces, the worker named ``"parent"``;
+- the pipeline is a private copy, unpickled from the same bytes the workers get
+  and set up once (so private state, Cache counters and Save behave as in a worker);
+- each sample is copied first: the caller's objects never change;
+- errors become failed outcomes, as in a worker.
+
+The policy keeps measuring: when samples get more expensive (so workers would pay
+off again) chunks go back to the workers. It never runs samples inline while a
+``timeout`` is set (the parent cannot stop its own sample) and never retries there
+a sample whose worker died (it might take the parent down too).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from types import NoneType
+from typing import Any
+
+import numpy as np
+
+from datamultiproc.core import BaseSample, Processor, SampleRecord
+from datamultiproc.execution._job import Outcome, to_outcome
+from datamultiproc.execution._worker import RawFailure, prepare_pipeline, run_sample
+
+__all__ = ["PARENT", "InlinePolicy", "ParentRunner", "copy_sample"]
+
+PARENT = "parent"  # the worker name in records of samples run in the calling process
+
+_IMMUTABLE = frozenset({int, float, str, bool, bytes, complex, NoneType, frozenset, range})
+_set = object.__setattr__
+_new = tuple.__new__
+
+
+def copy_sample(sample: BaseSample) -> BaseSample:
+    """Return a deep copy of ``sample`` that shares only immutable values with it.
+
+    Faster than :func:`copy.deepcopy` on typical samples: scalars and strings are
+    shared, lists of them and numpy arrays copied directly, anything else deep-copied.
+
+    Examples
+    --------
+    >>> class Sample(BaseSample):
+    ...     values: list[int]
+    >>> original = Sample(id="a", values=[1, 2])
+    >>> twin = copy_sample(original)
+    >>> twin.values.append(3)
+    >>> original.values, twin.values
+    ([1, 2], [1, 2, 3])
+    """
+    values = sample.__dict__.copy()
+    for name, value in values.items():
+        if type(value) not in _IMMUTABLE:
+            values[name] = _copy_value(value)
+    twin: BaseSample = object.__new__(type(sample))
+    _set(twin, "__dict__", values)
+    _set(twin, "__pydantic_fields_set__", set(sample.__pydantic_fields_set__))
+    extra, private = sample.__pydantic_extra__, sample.__pydantic_private__
+    _set(twin, "__pydantic_extra__", None if extra is None else copy.deepcopy(extra))
+    _set(twin, "__pydantic_private__", None if private is None else copy.deepcopy(private))
+    return twin
+
+
+def _copy_value(value: Any) -> Any:
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if kind is np.ndarray and value.dtype.hasobject is False:
+        return value.copy()
+    if kind is list or kind is tuple:
+        items = [_copy_value(item) for item in value]
+        return items if kind is list else tuple(items)
+    return copy.deepcopy(value)
+
+
+class ParentRunner:
+    """Runs samples in this process on a private, set-up copy of the pipeline.
+
+    Like a worker, the parent keeps the last few pipelines it set up, so a rerun
+    skips unpickling and ``setup()``.
+
+    Parameters
+    ----------
+    key, blob
+        The pipeline's key and pickled bytes, as sent to the workers.
+    """
+
+    def __init__(self, key: bytes, blob: bytes) -> None:
+        self.key, self.blob = key, blob
+        self.pipeline: Processor | None = None
+        self.setup_error: RawFailure | None = None
+        self.params: dict[int, Any] = {}
+
+    def prepare(self) -> None:
+        """Unpickle and set up the pipeline copy (once; a rerun reuses a released one).
+
+        The copy belongs to this run until :meth:`release`: two runs at once (in two
+        threads) never share one.
+        """
+        if self.pipeline is not None:
+            return
+        kept = _KEPT.pop(self.key, None)
+        if kept is None:
+            pipeline = pickle.loads(self.blob)
+            kept = (pipeline, prepare_pipeline(pipeline), {})
+        self.pipeline, self.setup_error, self.params = kept
+
+    def release(self, *, keep: bool) -> None:
+        """End of the run: keep the set-up copy for the next run, or drop it (interrupted)."""
+        if self.pipeline is None:
+            return
+        if keep:
+            _KEPT[self.key] = (self.pipeline, self.setup_error, self.params)  # newest last
+            while len(_KEPT) > _KEPT_PIPELINES:
+                _KEPT.popitem(last=False)
+        self.pipeline = None
+
+    def run(
+        self, items: Sequence[tuple[int, BaseSample]], deadline: float = math.inf
+    ) -> list[Outcome]:
+        """Process ``items`` here, in order, until ``deadline`` (``time.perf_counter()``).
+
+        Returns the outcomes of the items processed (at least one); never raises
+        ``Exception``.
+        """
+        self.prepare()
+        pipeline, setup_error, params = self.pipeline, self.setup_error, self.params
+        assert pipeline is not None
+        outcomes: list[Outcome] = []
+        clock = time.perf_counter
+        for index, sample in items:
+            if outcomes and clock() > deadline:
+                break
+            raw = run_sample(pipeline, index, copy_sample(sample), setup_error, params)
+            if raw[4] is None:
+                # The steps are StepRecords already: skip to_outcome's conversion.
+                record = _new(SampleRecord, (index, raw[1], PARENT, "ok", raw[3]))
+                outcomes.append(_new(Outcome, (index, raw[2], record, None)))
+            else:
+                outcomes.append(to_outcome(raw, PARENT))
+        return outcomes
+
+
+_KEPT_PIPELINES = 4
+_KEPT: OrderedDict[bytes, tuple[Any, RawFailure | None, dict[int, Any]]] = OrderedDict()
+
+# Before deciding, the workers must have sent back this many samples in this many chunks.
+_MIN_MEASURED = 32
+_MIN_CHUNKS = 3
+_PROBE_SAMPLES = 32
+_INLINE_SECONDS = 0.02  # parent time one inline chunk should take
+_MAX_INLINE_CHUNK = 4096
+_RETRY_SECONDS = 0.1  # after a probe that lost, wait this long (doubling) before the next
+_MAX_RETRY_SECONDS = 60.0
+_MARGIN = 1.2  # hysteresis between the two modes
+# Probe only samples whose processing costs a worker at most this many times what
+# moving one costs the parent (the worker's figure includes its own unpickling).
+_PROBE_RATIO = 4.0
+
+
+class InlinePolicy:
+    """Chooses, from measured costs, whether the next samples run in the parent.
+
+    Four measurements, all taken during the run: ``pace``, the wall time per sample
+    at which results come back from the workers; ``transfer``, the parent's CPU time
+    per sample meanwhile (moving samples to and from workers); ``work``, a worker's
+    CPU time per sample; ``inline``, the parent's time to copy and process a sample
+    itself (measured on a small probe chunk). Samples run in the parent while
+    ``inline`` beats ``pace``. A probe is only tried when processing a sample costs a
+    worker less CPU than :data:`_PROBE_RATIO` times what moving it costs the parent,
+    and less than the workers' pace, so CPU-heavy work (which
+    the workers share) never runs serially, even when other programs slow the
+    workers down; a probe stops early once it falls behind the workers' pace (samples that
+    wait rather than compute, e.g. on I/O), and after a lost probe the next one
+    waits :data:`_RETRY_SECONDS`, twice as long after each further loss.
+
+    Parameters
+    ----------
+    enabled
+        ``False`` to always use the workers.
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.first_result: float | None = None
+        self.last_result = 0.0
+        self.first_cpu = self.last_cpu = 0.0
+        self.returned = 0  # samples back from workers after the first chunk
+        self.chunks = 0
+        self.work: float | None = None
+        self.inline: float | None = None
+        self.active = False
+        self.probing = False
+        self.next_probe = 0.0
+        self.retry_seconds = _RETRY_SECONDS
+
+    @property
+    def pace(self) -> float | None:
+        """Wall seconds per sample coming back from the workers, once measured."""
+        if self.first_result is None or self.returned < _MIN_MEASURED or self.chunks < _MIN_CHUNKS:
+            return None
+        return (self.last_result - self.first_result) / self.returned
+
+    def observe_results(self, samples: int, cpu_seconds: float) -> None:
+        """Note a chunk of ``samples`` back from a worker that spent ``cpu_seconds`` on it."""
+        per_sample = cpu_seconds / max(samples, 1)
+        self.work = per_sample if self.work is None else 0.7 * self.work + 0.3 * per_sample
+        if self.active:
+            return  # retries finishing while the parent works say nothing about the pace
+        now, cpu = time.perf_counter(), time.thread_time()
+        if self.first_result is None:
+            self.first_result, self.first_cpu = now, cpu
+        else:
+            self.returned += samples
+            self.chunks += 1
+        self.last_result, self.last_cpu = now, cpu
+
+    @property
+    def transfer(self) -> float:
+        """The parent's CPU seconds per sample while the workers ran them."""
+        return (self.last_cpu - self.first_cpu) / max(self.returned, 1)
+
+    def observe_inline(self, seconds: float, samples: int) -> None:
+        """Fold the time of an inline chunk into the estimate."""
+        per_sample = seconds / max(samples, 1)
+        self.inline = per_sample if self.inline is None else 0.5 * self.inline + 0.5 * per_sample
+        pace = self.pace
+        if self.probing and pace is not None and self.inline * _MARGIN >= pace:
+            self.next_probe = time.monotonic() + self.retry_seconds  # lost: back off
+            self.retry_seconds = min(2 * self.retry_seconds, _MAX_RETRY_SECONDS)
+        self.probing = False
+
+    def deadline(self, size: int, started: float) -> float:
+        """Return when an inline chunk of ``size`` samples started at ``started`` must stop.
+
+        A probe stops once it is slower than the workers would have been; a chunk
+        once it took twice its expected time (samples became expensive).
+        """
+        pace = self.pace or 0.0
+        if self.probing or self.inline is None:
+            return started + size * pace
+        return started + 2 * size * max(self.inline, pace)
+
+    def chunk_size(self) -> int:
+        """Return how many samples to run in the parent next; 0 to use the workers."""
+        pace = self.pace
+        if not self.enabled or pace is None or self.work is None:
+            return 0
+        now = time.monotonic()
+        if self.active and self.inline is not None and self.inline > _MARGIN * pace:
+            self.active = False  # samples got more expensive: back to the workers
+            self.next_probe = now + self.retry_seconds
+        elif not self.active and self.inline is not None and self.inline * _MARGIN < pace:
+            self.active = True
+            self.retry_seconds = _RETRY_SECONDS
+        elif (
+            not self.active
+            and self.work < min(pace, _PROBE_RATIO * self.transfer)
+            and now >= self.next_probe
+        ):
+            # Processing alone is faster than the workers' pace: measure the parent.
+            self.next_probe = math.inf  # set again once the probe is measured
+            self.probing = True
+            return _PROBE_SAMPLES
+        if not self.active or self.inline is None:
+            return 0
+        return max(1, min(_MAX_INLINE_CHUNK, int(_INLINE_SECONDS / max(self.inline, 1e-7))))
