@@ -137,6 +137,29 @@ class Holder(Processor):
         return sample
 
 
+class MarkAndWait(Processor):
+    """Note each sample's start in ``directory`` (file ``<id>.<pid>`` holding the time),
+    then sleep, or spin in a numpy loop when ``busy``, for ``seconds``."""
+
+    directory: str
+    seconds: float = 60.0
+    busy: bool = False
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        import os
+        from pathlib import Path
+
+        marker = Path(self.directory) / f"{sample.id}.{os.getpid()}"
+        marker.write_text(repr(time.time()))
+        end = time.monotonic() + self.seconds
+        if not self.busy:
+            time.sleep(self.seconds)
+        values = np.ones(1000)
+        while self.busy and time.monotonic() < end:
+            values = np.sqrt(values * values)
+        return sample
+
+
 # --- process backend at the limits (issue 13) ---------------------------------------------
 
 

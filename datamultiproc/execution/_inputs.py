@@ -1,34 +1,46 @@
-"""Checking a run's input: every item a sample, every id unique.
+"""Checking a run's input: every item a sample, every id unique where it matters.
 
 A list or tuple is checked whole before any work starts, and a bad item raises.
-Any other iterable is read lazily, a batch at a time: a bad item there becomes a
-failed outcome (so the samples already processed are not lost) and is never run.
+Any other iterable is read lazily, one item at a time (no read-ahead: a generator of
+large samples holds only the samples in flight): a bad item there becomes a failed
+outcome (so the samples already processed are not lost) and is never run.
 
-Remembering every id of a long generator would grow without bound; ids older than
-the most recent :data:`_RECENT` are kept as 64-bit hashes in a few sorted numpy
-arrays (8 bytes each), checked a batch at a time.
+Repeated ids matter where they would overwrite each other's files: a pipeline with a
+:class:`~datamultiproc.Cache` or :class:`~datamultiproc.Save` step (a repeated id
+there would even be served the first sample's cache entry). For such a pipeline the
+ids of a lazy input are checked exactly, against a private temporary SQLite database
+whose page cache is capped at :data:`_CACHE_KIB`, so the check takes the same memory
+for a thousand samples or a hundred million (the rest lives in a temporary file,
+deleted when the run ends). Without storage steps, ids of a lazy input are not checked:
+a repeated id overwrites nothing, and remembering every id would grow without bound.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import deque
 from collections.abc import Iterable, Iterator, Sized
-from itertools import islice
 from typing import Any
-
-import numpy as np
 
 from datamultiproc.core import BaseSample, FailureRecord, SampleRecord
 from datamultiproc.execution._job import Item, Outcome
 
 __all__ = ["InputReader"]
 
-_RECENT = 1 << 16
-_MAX_BATCH = 1024
+_CACHE_KIB = 1024
 
 
 class InputReader:
     """Iterate over ``(index, sample)`` items of checked input.
+
+    Parameters
+    ----------
+    samples
+        The run's input.
+    total
+        The number of items of an input without a length, if known (for progress).
+    check_ids
+        Check that the ids of a lazy input are unique (lists and tuples always are).
 
     Attributes
     ----------
@@ -38,32 +50,33 @@ class InputReader:
         Failed outcomes of bad items found while reading lazily.
     """
 
-    def __init__(self, samples: Iterable[Any], *, total: int | None = None) -> None:
+    def __init__(
+        self, samples: Iterable[Any], *, total: int | None = None, check_ids: bool = True
+    ) -> None:
         self.rejected: deque[Outcome] = deque()
         self.total = len(samples) if isinstance(samples, Sized) else total
         if isinstance(samples, (list, tuple)):
             _check_all(samples)
             self._items: Iterator[Item] = enumerate(samples)
         else:
-            self._items = self._read_lazily(iter(samples))
+            self._items = self._read_lazily(iter(samples), check_ids)
 
     def __iter__(self) -> Iterator[Item]:
         return self._items
 
-    def _read_lazily(self, source: Iterator[Any]) -> Iterator[Item]:
-        seen = _SeenIds()
-        index, size = 0, 1
-        while batch := list(islice(source, size)):
-            size = min(2 * size, _MAX_BATCH)
-            repeats = iter(seen.add([item.id for item in batch if isinstance(item, BaseSample)]))
-            for item in batch:
+    def _read_lazily(self, source: Iterator[Any], check_ids: bool) -> Iterator[Item]:
+        seen = _SeenIds() if check_ids else None
+        try:
+            for index, item in enumerate(source):
                 if not isinstance(item, BaseSample):
                     self._reject(index, _describe(item), "TypeError", _not_a_sample(index, item))
-                elif next(repeats):
+                elif seen is not None and seen.repeated(item.id):
                     self._reject(index, item.id, "ValueError", _duplicate(item.id))
                 else:
                     yield index, item
-                index += 1
+        finally:
+            if seen is not None:
+                seen.close()
 
     def _reject(self, index: int, sample_id: str, error_type: str, message: str) -> None:
         record = SampleRecord(index, sample_id, "main", "failed", ())
@@ -72,35 +85,37 @@ class InputReader:
 
 
 class _SeenIds:
-    """The ids read so far: recent ones exactly, older ones as sorted hash arrays."""
+    """The ids read so far, in a private temporary SQLite database (exact, bounded memory)."""
 
     def __init__(self) -> None:
-        self.recent: set[str] = set()
-        self.levels: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+        self._db: sqlite3.Connection | None = None
 
-    def add(self, ids: list[str]) -> list[bool]:
-        """Remember ``ids``; return for each whether it was seen before."""
-        hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
-        old = np.zeros(len(ids), dtype=bool)
-        for level in self.levels:
-            positions = np.minimum(np.searchsorted(level, hashes), len(level) - 1)
-            old |= level[positions] == hashes
-        repeats = []
-        for sample_id, is_old in zip(ids, old.tolist(), strict=True):
-            repeats.append(is_old or sample_id in self.recent)
-            self.recent.add(sample_id)
-        if len(self.recent) >= _RECENT:
-            self._flush()
-        return repeats
+    def repeated(self, sample_id: str) -> bool:
+        """Remember ``sample_id``; return whether it was seen before."""
+        if self._db is None:
+            self._db = _open_id_table()
+        try:
+            self._db.execute("INSERT INTO ids VALUES (?)", (sample_id,))
+        except sqlite3.IntegrityError:
+            return True
+        return False
 
-    def _flush(self) -> None:
-        level = np.sort(np.fromiter(map(hash, self.recent), dtype=np.int64))
-        self.recent.clear()
-        self.levels.append(level)
-        # Merge equal-sized neighbours: a few levels, each id re-sorted O(log n) times.
-        while len(self.levels) > 1 and len(self.levels[-2]) <= len(self.levels[-1]):
-            last = self.levels.pop()
-            self.levels[-1] = np.sort(np.concatenate([self.levels[-1], last]))
+    def close(self) -> None:
+        """Drop the table and its temporary file."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _open_id_table() -> sqlite3.Connection:
+    # "" opens a private on-disk database, deleted on close; it stays in the page cache
+    # until that is full. One transaction, never committed: nothing is ever synced.
+    db = sqlite3.connect("", check_same_thread=False)
+    db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+    db.execute("PRAGMA journal_mode = OFF")
+    db.execute("PRAGMA synchronous = OFF")
+    db.execute("CREATE TABLE ids (id TEXT PRIMARY KEY) WITHOUT ROWID")
+    return db
 
 
 def _check_all(samples: list[Any] | tuple[Any, ...]) -> None:

@@ -30,6 +30,7 @@ import multiprocess
 from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._codec import encode, write_all
 from datamultiproc.execution._codestate import CodeState, code_state
+from datamultiproc.execution._lifeline import lifeline_for_worker, parent_only_fds
 from datamultiproc.execution._worker import worker_main
 
 __all__ = ["WorkerPool", "WorkerProcess", "acquire_pool", "release_pool", "shutdown_pools"]
@@ -148,13 +149,21 @@ class WorkerPool:
     def _start(self, slot: int) -> WorkerProcess:
         task_r, task_w = self.context.Pipe(duplex=False)
         result_r, result_w = self.context.Pipe(duplex=False)
+        lifeline = lifeline_for_worker(self.context, self.start_method)
         channel, child_channel = (
             self.context.Pipe(duplex=True) if transport.available() else (None, None)
         )
-        inherited = _parent_fds() if self.start_method == "fork" else []
+        inherited = []
+        if self.start_method == "fork":
+            # A forked worker holding the parent's ends of any pipe (its own included)
+            # would never see them close: it would outlive its parent.
+            own = [task_w.fileno(), result_r.fileno()]
+            if channel is not None:
+                own.append(channel.fileno())
+            inherited = [*_parent_fds(), *own, *parent_only_fds()]
         process = self.context.Process(
             target=worker_main,
-            args=(task_r, result_w, self.progress, slot, inherited, child_channel),
+            args=(task_r, result_w, self.progress, slot, inherited, lifeline, child_channel),
             name=f"datamultiproc-worker-{slot}",
             daemon=True,
         )

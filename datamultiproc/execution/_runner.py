@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+import weakref
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, Literal, TypeVar
 
 from datamultiproc.core import BaseSample, FailureRecord, FunctionStep, Processor, StepRecord, walk
@@ -35,6 +37,7 @@ from datamultiproc.execution._events import (
     SampleFinished,
 )
 from datamultiproc.execution._inputs import InputReader
+from datamultiproc.execution._interrupts import stopped_on_interrupt
 from datamultiproc.execution._iterator import RunIterator, warn_at_caller
 from datamultiproc.execution._job import Job, Outcome
 from datamultiproc.execution._options import OnError, ProgressOption, RunOptions
@@ -69,7 +72,10 @@ def run(
         (a plain function ``f(sample) -> sample`` is accepted too).
     samples
         Any iterable of samples, generators included; read lazily, with a bounded
-        number in flight. Ids must be unique.
+        number in flight. Ids must be unique: checked before any work for a list or
+        tuple, and for other inputs when the pipeline has a Cache or Save step (a
+        repeated id there becomes a failure); without one, a repeated id in a generator
+        overwrites nothing and is not checked.
     workers
         Number of workers; ``None`` (default) uses every usable core. With an
         Executor as ``backend``, say how many tasks it runs at once (default: the
@@ -248,9 +254,10 @@ class _Session:
         ):
             msg = f"timeout= needs backend='process'; backend {self.backend.name!r} cannot stop a sample"
             raise ValueError(msg)
-        self.reader = InputReader(samples, total=options.total)
+        pipeline = _as_pipeline(pipeline)
+        self.reader = InputReader(samples, total=options.total, check_ids=_stores_files(pipeline))
         self.job = Job(
-            pipeline=_as_pipeline(pipeline),
+            pipeline=pipeline,
             stop=threading.Event(),
             timeout=options.timeout,
             chunksize=options.chunksize,
@@ -259,9 +266,31 @@ class _Session:
         self.sink = _resolve_sink(options.progress, self.job.stop)
         self.status: RunStatus = "complete"
         self.done = self.failed = 0
+        self._generator: Callable[[], Generator[Outcome, None, None] | None] = _no_generator
 
     def outcomes(self) -> Iterator[Outcome]:
         """Yield outcomes in completion order, emitting events; see the module docstring."""
+        generator = self._outcomes()
+        self._generator = weakref.ref(generator)
+        return generator
+
+    def _stop_now(self) -> None:
+        """Stop on Ctrl-C, called from the signal handler (see :mod:`._interrupts`).
+
+        Inside ``next()`` the ``KeyboardInterrupt`` that follows stops the run; in the
+        body of the consumer's loop, the suspended generator is closed here, which stops
+        feeding and shuts the workers down before the interrupt reaches the user's code.
+        """
+        self.job.stop.set()
+        generator = self._generator()
+        if generator is not None and inspect.getgeneratorstate(generator) == inspect.GEN_SUSPENDED:
+            generator.close()
+
+    def _outcomes(self) -> Generator[Outcome, None, None]:
+        with stopped_on_interrupt(self._stop_now):
+            yield from self._stream()
+
+    def _stream(self) -> Iterator[Outcome]:
         started = time.perf_counter()
         stages = tuple(step.stage_name for step in self.job.pipeline.iter_processors())
         self._emit(
@@ -325,6 +354,10 @@ class _Session:
     def _emit(self, event: RunEvent) -> None:
         if self.sink is not None:
             self.sink.handle(event)
+
+
+def _no_generator() -> None:
+    return None
 
 
 def _with_rejected(stream: Iterator[Outcome], reader: InputReader) -> Iterator[Outcome]:
@@ -392,6 +425,11 @@ def _as_pipeline(pipeline: Any) -> Processor:
         return FunctionStep(function=pipeline)
     msg = f"pipeline must be a Processor, a Compose or a function, not {type(pipeline).__name__}"
     raise TypeError(msg)
+
+
+def _stores_files(pipeline: Processor) -> bool:
+    """Whether a repeated sample id could overwrite a file (a Cache or Save step)."""
+    return any(step.storage_directories() for step, _ in walk(pipeline))
 
 
 def _resolve_sink(progress: ProgressOption | None, stop: threading.Event) -> ProgressSink | None:

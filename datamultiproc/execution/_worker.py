@@ -34,6 +34,7 @@ from datamultiproc.execution._codec import (
     sample_state,
     write_all,
 )
+from datamultiproc.execution._lifeline import Lifeline, watch_parent
 from datamultiproc.execution._transport import send_fds
 
 __all__ = [
@@ -240,19 +241,22 @@ def worker_main(
     progress: Any,
     slot: int,
     inherited_fds: Sequence[int],
+    lifeline: Lifeline,
     channel_conn: Any = None,
 ) -> None:
     """Serve chunks until the parent says stop or goes away.
 
     The worker ignores SIGINT: a notebook interrupt signals the whole process
-    group, and the parent decides what happens to its workers.
+    group, and the parent decides what happens to its workers. It exits at once
+    when the parent dies, even mid-sample (see :mod:`._lifeline`).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     for fd in inherited_fds:
-        # Under fork, the parent's ends of other workers' pipes would keep them open.
+        # Under fork, the parent's ends of its pipes would keep them open.
         with contextlib.suppress(OSError):
             os.close(fd)
+    watch_parent(lifeline)
     task_fd, result_fd = task_conn.fileno(), result_conn.fileno()
     channel = None
     if channel_conn is not None:

@@ -1,4 +1,4 @@
-"""Input checking (duplicate ids across hash levels) and the sample codec."""
+"""Input checking (repeated ids, exact and in bounded memory) and the sample codec."""
 
 from __future__ import annotations
 
@@ -20,17 +20,19 @@ from datamultiproc.execution._codec import (
 from tests.helpers import AddStep, AnySample, ArraySample, NumberSample, number_samples
 
 
-def test_seen_ids_find_repeats_across_flushed_levels(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_inputs, "_RECENT", 8)
+def test_seen_ids_are_exact_beyond_the_page_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_inputs, "_CACHE_KIB", 64)  # spill to the temporary file early
     seen = _inputs._SeenIds()
-    ids = [f"id{i}" for i in range(100)]
-    assert seen.add(ids[:50]) == [False] * 50
-    assert len(seen.levels) >= 1
-    assert seen.add(["id3", "new", "id49", "new"]) == [True, False, True, True]
-    assert seen.add(ids[50:]) == [False] * 50
+    ids = [f"sample-{i:06d}-{'x' * 40}" for i in range(20_000)]
+    assert not any(seen.repeated(sample_id) for sample_id in ids)  # no false positives
+    assert seen.repeated(ids[0])
+    assert seen.repeated(ids[12_345])
+    assert not seen.repeated("sample-new")
+    assert seen.repeated("sample-new")
+    seen.close()
 
 
-def test_lazy_reader_reads_in_small_batches() -> None:
+def test_lazy_reader_reads_one_item_at_a_time() -> None:
     read = []
 
     def samples():  # type: ignore[no-untyped-def]
@@ -44,7 +46,20 @@ def test_lazy_reader_reads_in_small_batches() -> None:
     next(items)
     assert len(read) == 1
     next(items)
-    assert len(read) == 3  # batches grow 1, 2, 4, ...
+    assert len(read) == 2  # no read-ahead: large samples are not held in a batch
+
+
+@pytest.mark.parametrize("check_ids", [True, False])
+def test_lazy_reader_checks_ids_only_when_asked(check_ids: bool) -> None:
+    samples = [*number_samples(3), NumberSample(id="s1", data=9)]
+    reader = _inputs.InputReader(iter(samples), check_ids=check_ids)
+    indices = [index for index, _ in reader]
+    if check_ids:
+        assert indices == [0, 1, 2]
+        assert "duplicate sample id 's1'" in reader.rejected[0].failure.message  # type: ignore[union-attr]
+    else:
+        assert indices == [0, 1, 2, 3]
+        assert not reader.rejected
 
 
 def test_sample_state_round_trip_keeps_fields_and_history() -> None:

@@ -6,12 +6,13 @@ import concurrent.futures as cf
 import dataclasses
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import datamultiproc
-from datamultiproc import Compose, ProcessingError, run
+from datamultiproc import Cache, Compose, ProcessingError, run
 from datamultiproc.exceptions import FailuresWarning
 from datamultiproc.execution import RunFinished, RunStarted, SampleFinished, imap
 from datamultiproc.execution._job import usable_cores
@@ -112,15 +113,18 @@ def test_list_input_is_checked_before_any_work() -> None:
     assert samples[0].data == 0  # nothing ran
 
 
-def test_generator_input_turns_bad_items_into_failures_without_running_them() -> None:
+def test_generator_input_turns_bad_items_into_failures_without_running_them(
+    tmp_path: Path,
+) -> None:
     def samples() -> Iterator[Any]:
         yield from number_samples(3)
         yield NumberSample(id="s1", data=100)
         yield "not a sample"
         yield NumberSample(id="s9", data=9)
 
+    pipeline = Cache(processor=AddStep(), cache_dir=tmp_path)  # a repeated id would clash
     with pytest.warns(FailuresWarning, match="2 of 6"):
-        result = run(AddStep(), samples(), backend="sequential", progress=False)
+        result = run(pipeline, samples(), backend="sequential", progress=False)
     assert [s.id for s in result] == ["s0", "s1", "s2", "s9"]
     assert result.samples[1].data == 2  # the first s1, not the repeat
     duplicate, not_sample = result.failures
@@ -129,7 +133,16 @@ def test_generator_input_turns_bad_items_into_failures_without_running_them() ->
     assert not_sample.index == 4
     assert not_sample.error_type == "TypeError"
     with pytest.raises(ValueError, match="duplicate sample id 's1'"):
-        run(AddStep(), samples(), backend="sequential", progress=False, on_error="raise")
+        run(pipeline, samples(), backend="sequential", progress=False, on_error="raise")
+
+
+def test_repeated_ids_in_a_generator_run_when_nothing_is_stored() -> None:
+    def samples() -> Iterator[Any]:
+        yield from number_samples(3)
+        yield NumberSample(id="s1", data=100)
+
+    result = run(AddStep(), samples(), backend="sequential", progress=False)
+    assert [(s.id, s.data) for s in result] == [("s0", 1), ("s1", 2), ("s2", 3), ("s1", 101)]
 
 
 def test_events_arrive_in_order_with_counts() -> None:
