@@ -81,8 +81,15 @@ class Processor(BaseModel):
         return type(self).__name__
 
     def describe_params(self) -> str:
-        """Return the parameters as the text stored in ``processing_history``."""
-        return str(self)
+        """Return the parameters as the text stored in ``processing_history``.
+
+        Like ``str(self)``, but sets are shown sorted, so the text is the same in every
+        process whatever the hash seed (step records from workers match the parent's).
+        """
+        return " ".join(
+            repr(value) if name is None else f"{name}={_stable_repr(value)}"
+            for name, value in self.__repr_args__()
+        )
 
     def iter_processors(self) -> tuple[Processor, ...]:
         """Return the leaf processors this step runs, in order (itself for a plain step)."""
@@ -277,6 +284,13 @@ class FunctionStep(Processor):
 
     def __repr__(self) -> str:
         return f"FunctionStep({self.stage_name})"
+
+
+def _stable_repr(value: Any) -> str:
+    if isinstance(value, (set, frozenset)) and value:
+        items = ", ".join(sorted(map(repr, value)))
+        return f"{{{items}}}" if isinstance(value, set) else f"frozenset({{{items}}})"
+    return repr(value)
 
 
 def check_is_sample(item: object, *, where: str) -> None:

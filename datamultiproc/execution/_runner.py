@@ -43,6 +43,7 @@ from datamultiproc.execution._job import Job, Outcome
 from datamultiproc.execution._options import OnError, ProgressOption, RunOptions
 from datamultiproc.execution._result import RunResult
 from datamultiproc.execution._services import create_display
+from datamultiproc.storage import begin_run
 from datamultiproc.storage._plan import reasons_before_run, settle_reasons
 
 __all__ = ["imap", "run"]
@@ -242,6 +243,7 @@ class _Session:
         options: RunOptions,
         kind: Literal["run", "imap"] = "run",
     ) -> None:
+        begin_run()  # cache keys read data afresh once per run
         self.kind = kind
         self.failures: list[FailureRecord] = []
         self.on_error: OnError = options.on_error

@@ -37,6 +37,7 @@ from datamultiproc.storage._reasons import (
     NEW_SAMPLE,
     configuration_reason,
 )
+from datamultiproc.storage._schema import upgrade_sample
 from datamultiproc.storage._stats import CacheStats
 
 __all__ = ["Cache"]
@@ -299,6 +300,8 @@ def _load(
         msg = f"cache entry {path!r} holds {found!r}, not sample {sample.id!r}; recomputing and replacing it"
         warnings.warn(msg, CacheWarning, stacklevel=4)
         return None, 0, "corrupt", None
+    if not upgrade_sample(cached):
+        return None, 0, "missing", None  # written by an older class with a required field fewer
     return cached, size, "hit", computed
 
 
@@ -347,7 +350,7 @@ class _Memo:
                 or not all(map(operator.is_, current.values(), values))
             ):
                 return False
-        return not self.config.dependencies or self.config.is_current()
+        return self.config.is_current()
 
 
 def _same_objects(current: tuple[Any, ...], known: tuple[Any, ...]) -> bool:

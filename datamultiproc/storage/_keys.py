@@ -2,38 +2,67 @@
 
 An entry lives at ``<cache_dir>/<stage>/<configuration>/<id>.pickle``. The
 configuration folder is named by a digest of everything except the sample: the
-wrapped processor's class, parameters and code, the same for every processor
-that runs before the Cache in its pipeline, and the key mode. A change to any of
-them is a new folder, so new results land beside the old ones.
+wrapped processor's class, parameters and code (followed into the user's helpers,
+the data they read and the distributions they call, see ``_parts``), the same for
+every processor that runs before the Cache in its pipeline, and the key mode. A
+change to any of them is a new folder, so new results land beside the old ones.
+
+A configuration is computed once per run (see :func:`begin_run`) and reused for
+the following samples while every processor field, every name the code read and
+every code object it read are the same objects: an in-place code swap
+(``%autoreload``, ``P.process = f``) is seen on the next sample.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
+import operator
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from datamultiproc.core import BaseSample, Processor, walk
 from datamultiproc.exceptions import CacheWarning
-from datamultiproc.storage._fingerprint import Dependency, Fingerprinter, class_identity
+from datamultiproc.storage._fingerprint import Fingerprinter, class_identity
 from datamultiproc.storage._names import stage_folder_name
+from datamultiproc.storage._parts import MISSING, ClassCheck, Dependency, KeyParts
 
 __all__ = [
     "FORMAT",
     "CacheConfig",
     "KeyMode",
+    "begin_run",
     "cache_config",
     "content_digest",
+    "current_run",
     "key_leaves",
-    "placeholder_parts",
+    "key_parts",
 ]
 
 KeyMode = Literal["id", "content"]
-FORMAT = "datamultiproc-cache-1"
+FORMAT = "datamultiproc-cache-2"
 _DIGEST_CHARS = 16
-_warned: set[str] = set()
+_warned: set[tuple[str, str]] = set()
+_run = [0]  # the current run's number, see begin_run()
+_CODE = operator.attrgetter("__code__", "__defaults__", "__kwdefaults__")
+_chain = itertools.chain.from_iterable
+_is = operator.is_
+
+
+def begin_run() -> None:
+    """Start a new run: configurations are computed afresh on their next sample.
+
+    The runner calls it at the start of every run, so data the code reads (a global
+    array changed in place, a dict updated) is keyed once per run, not per sample.
+    """
+    _run[0] += 1
+
+
+def current_run() -> int:
+    """Return the number of the current run (see :func:`begin_run`)."""
+    return _run[0]
 
 
 @dataclass(frozen=True)
@@ -50,24 +79,50 @@ class CacheConfig:
         The configuration digest (64 hex characters; the folder uses the first 16).
     manifest
         Plain JSON-able description written to ``manifest.json`` in the folder.
-    dependencies
-        Global names the code fingerprint read; the digest holds while they are unchanged.
     parts
-        Everything in the key as ``label -> short display value``, in user words
-        (``"parameter h" -> "0.4"``, ``"code of Denoise" -> digest``); compared with
-        earlier configurations to say why a lookup missed.
+        Everything in the key, in order: a label in the user's words -> a short display
+        value (``"parameter h" -> "0.4"``, ``"code of Denoise.process" -> digest``,
+        ``"scikit-image" -> "0.24.0"``, ``"upstream Normalise: parameter method" -> "'zscore'"``).
+        Also written to the manifest, so two configurations can be compared.
+    dependencies
+        Names the key read; the digest holds while they name the same objects.
+    functions
+        ``(functions, (code, defaults, kwdefaults) of each, flattened)``: the code the key read.
+    classes
+        Classes whose namespace the key read, with a snapshot of their values.
+    run
+        The run (see :func:`begin_run`) this configuration was computed in.
     """
 
     stage: str
     folder: str
     digest: str
     manifest: dict[str, Any]
-    dependencies: tuple[Dependency, ...]
-    parts: dict[str, str] = field(default_factory=dict)
+    parts: dict[str, str]
+    dependencies: tuple[Dependency, ...] = ()
+    functions: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
+    classes: tuple[ClassCheck, ...] = ()
+    run: int = 0
 
     def is_current(self) -> bool:
-        """Return whether every global name the fingerprint read still names the same object."""
-        return all(namespace.get(name) is value for namespace, name, value in self.dependencies)
+        """Return whether this configuration still holds without computing it again.
+
+        True while in the same run, every name the key read names the same object,
+        every function read has the same code object and defaults, and every class
+        read has the same namespace values (all compared by identity).
+        """
+        if self.run != _run[0]:
+            return False
+        for namespace, name, value in self.dependencies:
+            if namespace.get(name, MISSING) is not value:
+                return False
+        functions, seen_code = self.functions
+        # Lengths are fixed by construction, so zip-like maps compare element by element.
+        if not all(map(_is, _chain(map(_CODE, functions)), seen_code)):
+            return False
+        return all(
+            all(map(_is, map(vars(cls).get, names), seen)) for cls, names, seen in self.classes
+        )
 
 
 def key_leaves(steps: Iterable[Processor]) -> tuple[Processor, ...]:
@@ -91,55 +146,45 @@ def cache_config(
     """Return the configuration of ``processor`` cached after ``upstream`` steps.
 
     Warns with :class:`~datamultiproc.exceptions.CacheWarning`, once per process and
-    field, about parameters that have no stable representation.
+    value, about values that have no stable representation.
     """
     wrapped = key_leaves((processor,))
     before = key_leaves(upstream)
-    fingerprinter = Fingerprinter()
-    fingerprinter.token("format", FORMAT)
-    fingerprinter.token("key", key_mode)
-    for role, leaves in (("wrapped", wrapped), ("upstream", before)):
-        fingerprinter.token(role, str(len(leaves)))
-        for leaf in leaves:
-            fingerprinter.processor(leaf, type(leaf).__qualname__)
-    _warn_unstable(fingerprinter.unstable, processor.stage_name)
-    digest = fingerprinter.hexdigest()
+    key = key_parts(wrapped, before, key_mode)
+    _warn_unstable(key.unstable, processor.stage_name)
+    digest = key.hexdigest()
     stage = processor.stage_name
     folder = f"{stage_folder_name(stage)}/{digest[:_DIGEST_CHARS]}"
-    parts = placeholder_parts(wrapped, before, key_mode)
+    manifest = _manifest(stage, digest, key_mode, wrapped, before)
+    manifest["parts"] = dict(key.parts)
     return CacheConfig(
         stage=stage,
         folder=folder,
         digest=digest,
-        manifest={**_manifest(stage, digest, key_mode, wrapped, before), "parts": parts},
-        dependencies=tuple(fingerprinter.dependencies),
-        parts=parts,
+        manifest=manifest,
+        parts=dict(key.parts),
+        dependencies=tuple(key.dependencies),
+        functions=(
+            tuple(check[0] for check in key.functions),
+            tuple(_chain(check[1:] for check in key.functions)),
+        ),
+        classes=tuple(key.classes),
+        run=_run[0],
     )
 
 
-def placeholder_parts(
+def key_parts(
     wrapped: tuple[Processor, ...], upstream: tuple[Processor, ...], key_mode: KeyMode
-) -> dict[str, str]:
-    """Describe a configuration as ``label -> value`` (placeholder until the full key lands).
-
-    Parameters by their repr, one code digest per processor class, the same for
-    upstream steps under an ``"upstream <Stage>: "`` prefix, ``cache_version`` and the
-    key mode.
-    """
-    parts: dict[str, str] = {}
-    for prefix, leaves in (("", wrapped), ("upstream ", upstream)):
-        for leaf in leaves:
-            cls = type(leaf)
-            label = f"{prefix}{leaf.stage_name}: " if prefix else ""
-            for name in cls.model_fields:
-                parts[f"{label}parameter {name}"] = f"{getattr(leaf, name)!r:.80}"
-            code = Fingerprinter()
-            code.processor_code(cls)
-            parts[f"{label}code of {cls.__qualname__}"] = code.hexdigest()[:_DIGEST_CHARS]
-            if cls.cache_version is not None:
-                parts[f"{label}cache_version"] = str(cls.cache_version)
-    parts["key mode"] = key_mode
-    return parts
+) -> KeyParts:
+    """Walk the wrapped and upstream leaves into labelled parts (the producer of ``parts``)."""
+    key = KeyParts()
+    key.add("cache format", FORMAT, FORMAT)
+    key.add("key mode", key_mode, key_mode)
+    for leaf in wrapped:
+        key.processor(leaf, f"{leaf.stage_name}: " if len(wrapped) > 1 else "")
+    for leaf in upstream:
+        key.processor(leaf, f"upstream {leaf.stage_name}: ")
+    return key
 
 
 def content_digest(sample: BaseSample) -> str:
@@ -158,11 +203,15 @@ def content_digest(sample: BaseSample) -> str:
     return fingerprinter.hexdigest()[:_DIGEST_CHARS]
 
 
+def _same_values(current: tuple[Any, ...], seen: tuple[Any, ...]) -> bool:
+    return len(current) == len(seen) and all(map(operator.is_, current, seen))
+
+
 def _warn_unstable(paths: list[str], stage: str) -> None:
     for path in paths:
-        if path in _warned:
+        if (stage, path) in _warned:
             continue
-        _warned.add(path)
+        _warned.add((stage, path))
         msg = (
             f"Cache for {stage}: {path} has no stable representation, so the cache key "
             "uses its type only and changing its value will not invalidate cached results. "

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from datamultiproc import BaseSample, Cache, Processor, Save
 
@@ -50,6 +51,16 @@ class ScaleArray(Processor):
     def process(self, sample: ArraySample) -> ArraySample:
         CALLS["ScaleArray"] += 1
         sample.array = sample.array * self.factor
+        return sample
+
+
+class TagWithSet(Processor):
+    """A set parameter: its text and key must be the same in every process."""
+
+    tags: set[str] = Field(default_factory=lambda: {"alpha", "beta", "gamma", "delta"})
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        sample.data = sample.data + len(self.tags)
         return sample
 
 
