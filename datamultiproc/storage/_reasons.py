@@ -1,8 +1,8 @@
 """Why a cache lookup missed, in words: compare with the closest earlier configuration.
 
 Every configuration folder's ``manifest.json`` holds ``"parts"``: everything in the
-key as ``label -> short value`` (``"parameter h" -> "0.4"``, ``"code of Denoise"`` ->
-a digest). When a configuration is new, the earlier configuration of the same stage
+key as ``label -> short value`` (``"parameter h" -> "0.4"``, ``"code of Denoise.process"``
+-> a digest). When a configuration is new, the earlier configuration of the same stage
 that shares the most parts (ties: the most recent) is the one the user most likely
 edited, and the parts that differ are the reason::
 
@@ -51,8 +51,9 @@ def describe_changes(old: Mapping[str, str], new: Mapping[str, str]) -> str:
     --------
     >>> describe_changes({"parameter h": "0.4"}, {"parameter h": "0.5"})
     'parameter h: 0.4 → 0.5'
-    >>> describe_changes({"code of Denoise": "1f0e3dad99908345"}, {"code of Denoise": "e4da3b7fbbce2345"})
-    'code of Denoise changed'
+    >>> old, new = {"code of Denoise.process": "1f0e3dad9990"}, {"code of Denoise.process": "e4da3b7fbbce"}
+    >>> describe_changes(old, new)
+    'code of Denoise.process changed'
     >>> describe_changes({"a": "1"}, {"a": "1"})
     'configuration changed'
     """

@@ -178,7 +178,7 @@ def test_code_change_is_named(cache_dir: Path) -> None:
         _run(Cache(processor=define(SOURCE)(), cache_dir=cache_dir))
         edited = define(SOURCE.replace("self.factor)", "self.factor + 1)"))
         result = _run(Cache(processor=edited(), cache_dir=cache_dir))
-    assert set(_reasons(result)) == {"code of Scale changed"}
+    assert set(_reasons(result)) == {"code of Scale.process changed"}
 
 
 def test_reasons_come_from_any_parts_mapping(cache_dir: Path) -> None:
