@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from datamultiproc.core import BaseSample, Processor, SampleRecord, check_is_sample, walk
 from datamultiproc.storage._cache import SUFFIX, Cache
 from datamultiproc.storage._files import read_seconds
-from datamultiproc.storage._keys import CacheConfig, content_digest, key_leaves
+from datamultiproc.storage._keys import CacheConfig, begin_run, content_digest, key_leaves
 from datamultiproc.storage._names import entry_name
 from datamultiproc.storage._plan_html import plan_html
 from datamultiproc.storage._reasons import (
@@ -177,6 +177,7 @@ def plan(pipeline: Processor, samples: Iterable[Any]) -> Plan:
     Plan of 1 samples:
       AddOne: 0 hit, 1 miss (new configuration (1))
     """
+    begin_run()  # keys read the code and data as they are now, as the run will
     items = list(samples)
     for item in items:
         check_is_sample(item, where="plan()")

@@ -361,3 +361,15 @@ def test_upgrading_a_distribution_the_code_calls_changes_the_key(
         _origins._top_level_origin.cache_clear()
     assert after.parts["numpy"] == "99.0"
     assert after.digest != before.digest
+
+
+def test_plan_sees_data_changed_in_place_after_a_run(tmp_path: Path) -> None:
+    namespace = namespace_of(
+        step_source("TABLE = {'a': 1}", "TABLE['a']")
+        + "class Item(BaseSample):\n    value: int = 0\n"
+    )
+    cache = Cache(processor=namespace["Step"](), cache_dir=tmp_path)
+    cache(namespace["Item"](id="s"))
+    assert cache.plan([namespace["Item"](id="s")]).stages[0].hits == 1
+    namespace["TABLE"]["a"] = 2
+    assert cache.plan([namespace["Item"](id="s")]).stages[0].misses == 1
