@@ -300,7 +300,10 @@ def _load(
         msg = f"cache entry {path!r} holds {found!r}, not sample {sample.id!r}; recomputing and replacing it"
         warnings.warn(msg, CacheWarning, stacklevel=4)
         return None, 0, "corrupt", None
-    if not upgrade_sample(cached):
+    # Inline fast path: the loaded fields are the class's (the usual case, ~0.3 µs).
+    if type(cached).__pydantic_fields__.keys() != cached.__dict__.keys() and not upgrade_sample(
+        cached
+    ):
         return None, 0, "missing", None  # written by an older class with a required field fewer
     return cached, size, "hit", computed
 

@@ -16,8 +16,6 @@ every code object it read are the same objects: an in-place code swap
 from __future__ import annotations
 
 import datetime
-import itertools
-import operator
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ from datamultiproc.core import BaseSample, Processor, walk
 from datamultiproc.exceptions import CacheWarning
 from datamultiproc.storage._fingerprint import Fingerprinter, class_identity
 from datamultiproc.storage._names import stage_folder_name
-from datamultiproc.storage._parts import MISSING, ClassCheck, Dependency, KeyParts
+from datamultiproc.storage._parts import MISSING, Dependency, FunctionCheck, KeyParts
 
 __all__ = [
     "FORMAT",
@@ -46,9 +44,6 @@ FORMAT = "datamultiproc-cache-2"
 _DIGEST_CHARS = 16
 _warned: set[tuple[str, str]] = set()
 _run = [0]  # the current run's number, see begin_run()
-_CODE = operator.attrgetter("__code__", "__defaults__", "__kwdefaults__")
-_chain = itertools.chain.from_iterable
-_is = operator.is_
 
 
 def begin_run() -> None:
@@ -85,11 +80,10 @@ class CacheConfig:
         ``"scikit-image" -> "0.24.0"``, ``"upstream Normalise: parameter method" -> "'zscore'"``).
         Also written to the manifest, so two configurations can be compared.
     dependencies
-        Names the key read; the digest holds while they name the same objects.
+        ``(namespace, name, value)`` the key read (globals, module attributes, class
+        attributes); the digest holds while each names the same object.
     functions
-        ``(functions, (code, defaults, kwdefaults) of each, flattened)``: the code the key read.
-    classes
-        Classes whose namespace the key read, with a snapshot of their values.
+        ``(function, code, defaults, kwdefaults)`` of every function whose code the key read.
     run
         The run (see :func:`begin_run`) this configuration was computed in.
     """
@@ -100,29 +94,29 @@ class CacheConfig:
     manifest: dict[str, Any]
     parts: dict[str, str]
     dependencies: tuple[Dependency, ...] = ()
-    functions: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
-    classes: tuple[ClassCheck, ...] = ()
+    functions: tuple[FunctionCheck, ...] = ()
     run: int = 0
 
     def is_current(self) -> bool:
         """Return whether this configuration still holds without computing it again.
 
-        True while in the same run, every name the key read names the same object,
-        every function read has the same code object and defaults, and every class
-        read has the same namespace values (all compared by identity).
+        True while in the same run, every name the key read (globals, module and class
+        attributes) names the same object and every function read has the same code
+        object and defaults (all compared by identity).
         """
         if self.run != _run[0]:
             return False
         for namespace, name, value in self.dependencies:
             if namespace.get(name, MISSING) is not value:
                 return False
-        functions, seen_code = self.functions
-        # Lengths are fixed by construction, so zip-like maps compare element by element.
-        if not all(map(_is, _chain(map(_CODE, functions)), seen_code)):
-            return False
-        return all(
-            all(map(_is, map(vars(cls).get, names), seen)) for cls, names, seen in self.classes
-        )
+        for function, code, defaults, kwdefaults in self.functions:
+            if (
+                function.__code__ is not code
+                or function.__defaults__ is not defaults
+                or function.__kwdefaults__ is not kwdefaults
+            ):
+                return False
+        return True
 
 
 def key_leaves(steps: Iterable[Processor]) -> tuple[Processor, ...]:
@@ -164,11 +158,7 @@ def cache_config(
         manifest=manifest,
         parts=dict(key.parts),
         dependencies=tuple(key.dependencies),
-        functions=(
-            tuple(check[0] for check in key.functions),
-            tuple(_chain(check[1:] for check in key.functions)),
-        ),
-        classes=tuple(key.classes),
+        functions=tuple(key.functions),
         run=_run[0],
     )
 
@@ -201,10 +191,6 @@ def content_digest(sample: BaseSample) -> str:
             fingerprinter.value(getattr(sample, name), f"{cls.__qualname__}.{name}")
     _warn_unstable(fingerprinter.unstable, "content key")
     return fingerprinter.hexdigest()[:_DIGEST_CHARS]
-
-
-def _same_values(current: tuple[Any, ...], seen: tuple[Any, ...]) -> bool:
-    return len(current) == len(seen) and all(map(operator.is_, current, seen))
 
 
 def _warn_unstable(paths: list[str], stage: str) -> None:

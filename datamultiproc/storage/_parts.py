@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import types
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -30,15 +31,13 @@ from datamultiproc.storage._bytecode import CodeNames, code_names
 from datamultiproc.storage._fingerprint import Fingerprinter, class_identity
 from datamultiproc.storage._origins import Origin, module_origin
 
-__all__ = ["ClassCheck", "Dependency", "FunctionCheck", "KeyParts", "display_value"]
+__all__ = ["Dependency", "FunctionCheck", "KeyParts", "display_value"]
 
 #: A name the key read: (namespace, name, value seen). The key holds while each is unchanged.
-Dependency = tuple[dict[str, Any], str, Any]
+Dependency = tuple[Mapping[str, Any], str, Any]
 #: A function whose code the key read, with its code, defaults and keyword defaults.
 FunctionCheck = tuple[types.FunctionType, types.CodeType, Any, Any]
 
-#: A class whose namespace the key read: the names keyed (class state left out), their values.
-ClassCheck = tuple[type, tuple[str, ...], tuple[Any, ...]]
 
 MISSING: Any = object()
 _DISPLAY_CHARS = 60
@@ -61,8 +60,6 @@ class KeyParts:
         Names read (globals, module attributes); the key holds while each names the same object.
     functions
         Functions whose code was read; the key holds while their code objects are the same.
-    classes
-        Classes whose namespace was read, with a snapshot of its values.
     unstable
         Paths of values that have no stable representation (keyed by type only).
     """
@@ -71,7 +68,6 @@ class KeyParts:
         self.parts: dict[str, str] = {}
         self.dependencies: list[Dependency] = []
         self.functions: list[FunctionCheck] = []
-        self.classes: list[ClassCheck] = []
         self.unstable: list[str] = []
         self._digests: dict[str, str] = {}
         self._prefix = ""
@@ -295,7 +291,9 @@ class KeyParts:
             and (_code_bearing(namespace[name]) or not name.startswith("__"))
             and name not in _SKIPPED_CLASS_ATTRS
         )
-        self.classes.append((cls, keyed, tuple(namespace[name] for name in keyed)))
+        # The class namespace (a live mapping proxy) as dependencies: a method or constant
+        # assigned later (`P.process = f`) is seen on the next sample.
+        self.dependencies += [(namespace, name, namespace[name]) for name in keyed]
         fingerprinter.token("namespace", class_identity(cls))
         for name in sorted(namespace):
             attr = namespace[name]
