@@ -43,6 +43,19 @@ _MUTATORS = frozenset(
         "update",
     }
 )
+# Loads of locals and constants, exactly as many items as they push; any other opcode
+# (another Python version's) ends the simulation of its line.
+_PUSH_ONE = frozenset(
+    {
+        "LOAD_FAST",
+        "LOAD_FAST_CHECK",
+        "LOAD_FAST_BORROW",
+        "LOAD_CONST",
+        "LOAD_SMALL_INT",
+        "LOAD_DEREF",
+    }
+)
+_PUSH_TWO = frozenset({"LOAD_FAST_LOAD_FAST", "LOAD_FAST_BORROW_LOAD_FAST_BORROW"})
 _NULL_FIRST = sys.version_info < (3, 13)  # where LOAD_GLOBAL puts the NULL of a call
 
 
@@ -132,10 +145,11 @@ def _step(instruction: dis.Instruction, stack: list[str | None], written: set[st
         if name == "LOAD_GLOBAL" and arg & 1:
             pushed = [None, str(value)] if _NULL_FIRST else [str(value), None]
         stack.extend(pushed)
-    elif name == "LOAD_FAST" and value in ("self", "cls"):
-        stack.append(str(value))
-    elif name.startswith(("LOAD_FAST", "LOAD_CONST", "LOAD_DEREF", "LOAD_SMALL_INT")):
-        stack.append(None)
+    elif name in _PUSH_ONE:
+        is_self = name.startswith("LOAD_FAST") and value in ("self", "cls")
+        stack.append(str(value) if is_self else None)
+    elif name in _PUSH_TWO:
+        stack.extend((None, None))
     elif name == "COPY" and 0 < arg <= len(stack):
         stack.append(stack[-arg])
     elif name == "SWAP" and 0 < arg <= len(stack):
