@@ -4,6 +4,8 @@ Importing this layer registers its runner with core, for ``Processor.run`` and
 ``Processor.imap``.
 """
 
+from typing import Any
+
 from datamultiproc.core._services import register_runner
 from datamultiproc.execution._backends import Backend
 from datamultiproc.execution._events import (
@@ -22,9 +24,22 @@ from datamultiproc.execution._runner import imap, run
 
 register_runner(run, imap)
 
+
+def __getattr__(name: str) -> Any:
+    # The process backend imports multiprocess: only when asked for, so that
+    # ``import datamultiproc`` stays light.
+    if name == "MultiprocessBackend":
+        from datamultiproc.execution._multiprocess import MultiprocessBackend
+
+        return MultiprocessBackend
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
 __all__ = [
     "Backend",
     "Job",
+    "MultiprocessBackend",
     "Outcome",
     "ProgressSink",
     "RunEvent",

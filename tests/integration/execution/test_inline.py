@@ -13,7 +13,7 @@ import pytest
 from datamultiproc import Cache, Compose, Save, run
 from datamultiproc.execution import _inline
 from datamultiproc.execution._inline import InlinePolicy, copy_sample
-from datamultiproc.execution._multiprocess import MultiprocessBackend
+from datamultiproc.execution import MultiprocessBackend
 from tests.helpers import (
     AddStep,
     AnySample,
