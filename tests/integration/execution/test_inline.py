@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from datamultiproc import Cache, Compose, Save, run
-from datamultiproc.execution import _inline
+from datamultiproc.execution import MultiprocessBackend, _inline
 from datamultiproc.execution._inline import InlinePolicy, copy_sample
-from datamultiproc.execution import MultiprocessBackend
 from tests.helpers import (
     AddStep,
     AnySample,
