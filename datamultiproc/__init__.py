@@ -8,8 +8,9 @@ chain them (:class:`Compose`), keep results on disk (:class:`Cache`,
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from datamultiproc._table_wiring import connect_tables as _connect_tables
 from datamultiproc._wiring import connect_layers as _connect_layers
 from datamultiproc.core import BaseSample, Compose, Processor, StepRecord, Trace, TraceStep
 from datamultiproc.exceptions import (
@@ -21,6 +22,8 @@ from datamultiproc.exceptions import (
     NotPicklableError,
     ProcessingError,
     StorageError,
+    TableError,
+    TableProblem,
     WorkerLostError,
 )
 from datamultiproc.execution import RunResult, run
@@ -42,7 +45,66 @@ def history_frame(samples: Iterable[BaseSample]) -> pd.DataFrame:
     return _frames.history_frame(samples)
 
 
+def samples_frame(
+    samples: Iterable[BaseSample],
+    *,
+    arrays: Literal["cells", "summary"] = "cells",
+    sample_class: type[BaseSample] | None = None,
+) -> pd.DataFrame:
+    """Return one row per sample, indexed by id, with a column per field.
+
+    Nested dicts and pydantic models are flattened into dotted columns
+    (``features.mean``); ``processing_history`` is left out (see
+    :func:`history_frame`). Integer fields stay ``int64`` (nullable ``Int64`` when
+    the field is optional or a value is missing), booleans ``bool``/``boolean``,
+    floats ``float64``, strings pandas' string dtype (``str`` on pandas 3, object on
+    pandas 2); anything else is an object column. Imports pandas on first use.
+
+    Parameters
+    ----------
+    samples
+        Any samples, e.g. a run's results or :func:`load_saved`'s collection.
+    arrays
+        ``"cells"`` (default) keeps numpy arrays as cells; ``"summary"`` replaces each
+        by ``<field>.shape``, ``.dtype``, ``.min``, ``.max`` and ``.mean`` columns.
+    sample_class
+        The columns of an empty frame come from this class's fields.
+
+    Returns
+    -------
+    pandas.DataFrame
+        In the samples' order; with no samples, empty with the class's columns.
+
+    Raises
+    ------
+    TypeError
+        If an item is not a sample.
+    ValueError
+        If ``arrays`` is not ``"cells"`` or ``"summary"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class Tile(BaseSample):
+    ...     size: int
+    ...     pixels: np.ndarray
+    ...     features: dict[str, float] = {}
+    >>> tile = Tile(id="a", size=2, pixels=np.arange(4), features={"mean": 1.5})
+    >>> samples_frame([tile], arrays="summary")  # doctest: +NORMALIZE_WHITESPACE
+        size pixels.shape pixels.dtype  pixels.min  pixels.max  pixels.mean  features.mean
+    id
+    a      2         (4,)        int64         0.0         3.0          1.5            1.5
+    """
+    from datamultiproc.core._tables import table_service
+
+    frame: pd.DataFrame = table_service().samples_frame(
+        samples, arrays=arrays, sample_class=sample_class
+    )
+    return frame
+
+
 _connect_layers()
+_connect_tables()
 
 __all__ = [
     "BaseSample",
@@ -61,12 +123,15 @@ __all__ = [
     "Save",
     "StepRecord",
     "StorageError",
+    "TableError",
+    "TableProblem",
     "Trace",
     "TraceStep",
     "WorkerLostError",
     "__version__",
     "history_frame",
     "run",
+    "samples_frame",
 ]
 
 for _name in __all__:

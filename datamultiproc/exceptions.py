@@ -4,6 +4,7 @@ The hierarchy::
 
     DatamultiprocError(Exception)
     ├── ProcessingError                 a processor failed on a sample
+    ├── TableError(ValueError)          rows of a table cannot become samples
     ├── StorageError                    cache or save I/O failed
     │   └── CacheCorruptedError         an entry on disk cannot be loaded
     ├── ExecutionError(RuntimeError)    the runner itself failed
@@ -14,12 +15,15 @@ The hierarchy::
                                         an optional extra is not installed
     DatamultiprocWarning(UserWarning)
     ├── CacheWarning                    a cache entry was recomputed or cannot be keyed
-    └── FailuresWarning                 a run finished with failed samples
+    ├── FailuresWarning                 a run finished with failed samples
+    └── MixedConfigurationsWarning      a Save folder holds files of several configurations
 
 Wrong arguments raise plain ``ValueError`` or ``TypeError`` naming the argument.
 """
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 __all__ = [
     "CacheCorruptedError",
@@ -29,9 +33,11 @@ __all__ = [
     "ExecutionError",
     "FailuresWarning",
     "MissingDependencyError",
+    "MixedConfigurationsWarning",
     "NotPicklableError",
     "ProcessingError",
     "StorageError",
+    "TableError",
     "WorkerLostError",
 ]
 
@@ -71,6 +77,93 @@ def _rebuild_processing_error(
     return ProcessingError(message, sample_id=sample_id, processor=processor)
 
 
+class TableProblem(NamedTuple):
+    """One invalid cell or row of a table: its row label, the field, pydantic's message."""
+
+    label: Any
+    field: str | None
+    message: str
+
+
+class TableError(DatamultiprocError, ValueError):
+    """Rows of a table (or records) cannot become samples; raised before any sample is returned.
+
+    The message lists every invalid row (the first 20, then a count) with its label,
+    field and pydantic's message, the columns that match no field, and repeated ids.
+
+    Attributes
+    ----------
+    sample_class
+        Name of the sample class.
+    rows
+        Number of rows in the table.
+    problems
+        One :class:`TableProblem` per invalid cell (missing ids included).
+    unknown_columns
+        Columns that match no field.
+    duplicate_ids
+        Ids given to more than one row.
+    """
+
+    def __init__(
+        self,
+        sample_class: str,
+        *,
+        rows: int,
+        problems: list[TableProblem],
+        unknown_columns: list[str],
+        duplicate_ids: list[str],
+        fields: list[str],
+    ) -> None:
+        self.sample_class = sample_class
+        self.rows = rows
+        self.problems = problems
+        self.unknown_columns = unknown_columns
+        self.duplicate_ids = duplicate_ids
+        self.fields = fields
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        lines = [f"the table cannot become {self.sample_class} samples ({self.rows} rows):"]
+        if self.unknown_columns:
+            names = ", ".join(repr(name) for name in self.unknown_columns)
+            fields = ", ".join(self.fields)
+            lines.append(
+                f"  columns that match no field: {names} (fields: {fields}); rename them, "
+                "or pass ignore_unknown=True to leave them out"
+            )
+        if self.duplicate_ids:
+            shown = ", ".join(repr(i) for i in self.duplicate_ids[:_SHOWN])
+            more = (
+                f" and {len(self.duplicate_ids) - _SHOWN} more"
+                if len(self.duplicate_ids) > _SHOWN
+                else ""
+            )
+            lines.append(
+                f"  ids on more than one row: {shown}{more}; every sample needs its own id"
+            )
+        if self.problems:
+            bad_rows = len({repr(p.label) for p in self.problems})
+            lines.append(f"  {bad_rows} invalid row(s):")
+            for problem in self.problems[:_SHOWN]:
+                field = f"field {problem.field!r}" if problem.field else "row"
+                lines.append(f"    row {problem.label!r}, {field}: {problem.message}")
+            if len(self.problems) > _SHOWN:
+                lines.append(f"    ... and {len(self.problems) - _SHOWN} more problem(s)")
+        return "\n".join(lines)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_table_error, (self.sample_class, self.__dict__.copy()))
+
+
+_SHOWN = 20
+
+
+def _rebuild_table_error(sample_class: str, state: dict[str, Any]) -> TableError:
+    state.pop("sample_class", None)
+    return TableError(sample_class, **state)
+
+
 class StorageError(DatamultiprocError):
     """Reading or writing a cache or save file failed."""
 
@@ -105,3 +198,7 @@ class CacheWarning(DatamultiprocWarning):
 
 class FailuresWarning(DatamultiprocWarning):
     """A run finished but some samples failed (``on_error="collect"``)."""
+
+
+class MixedConfigurationsWarning(DatamultiprocWarning):
+    """A Save folder holds files written by other pipeline configurations; they were left out."""

@@ -7,7 +7,7 @@ import pickle
 import sys
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,128 @@ class BaseSample(BaseModel):
             msg = f"cannot write sample {self.id!r}: {exc}"
             raise StorageError(msg) from (exc.__cause__ or exc)
         return path
+
+    @classmethod
+    def from_records(
+        cls: type[_T],
+        records: Iterable[Mapping[str, Any]],
+        *,
+        id_key: str | None = None,
+        ignore_unknown: bool = False,
+    ) -> list[_T]:
+        """Build one sample per mapping; keys become fields.
+
+        The same rules as :meth:`from_frame`: ``None`` or NaN (and a missing key) in a
+        field that accepts ``None`` becomes ``None``; all rows are validated before
+        any sample is returned, and a bad row raises one
+        :class:`~datamultiproc.exceptions.TableError` naming every problem.
+
+        Parameters
+        ----------
+        records
+            Mappings of field name to value, e.g. ``json.load``-ed rows or ``csv.DictReader``.
+        id_key
+            Key holding the ids (converted to ``str``); default ``"id"``.
+        ignore_unknown
+            Leave out keys that match no field instead of raising.
+
+        Returns
+        -------
+        list
+            The samples, in the records' order.
+
+        Raises
+        ------
+        TableError
+            If any record is invalid, lacks an id, repeats one, or has unknown keys.
+        TypeError
+            If an item is not a mapping.
+
+        Examples
+        --------
+        >>> from typing import Optional
+        >>> class Tile(BaseSample):
+        ...     size: int
+        ...     label: Optional[str]
+        >>> tiles = Tile.from_records([{"id": "a", "size": 3}, {"id": "b", "size": 4, "label": "x"}])
+        >>> [(t.id, t.size, t.label) for t in tiles]
+        [('a', 3, None), ('b', 4, 'x')]
+        """
+        from datamultiproc.core import _tables
+
+        return _tables.samples_from_records(
+            cls, records, id_key or "id", ignore_unknown=ignore_unknown
+        )
+
+    @classmethod
+    def from_frame(
+        cls: type[_T],
+        frame: Any,
+        *,
+        id_column: str | None = None,
+        ignore_unknown: bool = False,
+    ) -> list[_T]:
+        """Build one sample per row of a pandas DataFrame; columns become fields.
+
+        The id comes from ``id_column`` if given, else from an ``id`` column, else
+        from the index; ids are converted to ``str``. Missing cells (NaN, ``None``,
+        ``pd.NA``, ``NaT``) become ``None`` in fields that accept ``None``; other
+        fields get the cell as it is (NaN stays NaN in a ``float`` field). Cells
+        holding numpy arrays or other objects pass through unchanged.
+
+        Every row is validated before any sample is returned: a bad table raises one
+        :class:`~datamultiproc.exceptions.TableError` listing each invalid row (the
+        first 20, then a count) with its label, field and pydantic's message, the
+        columns that match no field, missing and repeated ids.
+
+        Parameters
+        ----------
+        frame
+            A ``pandas.DataFrame``.
+        id_column
+            Column holding the ids; default ``"id"`` if present, else the index.
+        ignore_unknown
+            Leave out columns that match no field instead of raising.
+
+        Returns
+        -------
+        list
+            The samples, in row order.
+
+        Raises
+        ------
+        TableError
+            If any row is invalid, lacks an id, repeats one, or a column matches no field.
+        TypeError
+            If ``frame`` is not a DataFrame.
+        ValueError
+            If ``id_column`` is not a column of ``frame``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from typing import Optional
+        >>> class Tile(BaseSample):
+        ...     size: int
+        ...     label: Optional[str]
+        >>> frame = pd.DataFrame({"size": [3, 4], "label": ["x", None]}, index=["a", "b"])
+        >>> [(t.id, t.size, t.label) for t in Tile.from_frame(frame)]
+        [('a', 3, 'x'), ('b', 4, None)]
+        """
+        from datamultiproc.core import _tables
+
+        table = _tables.table_service().read_frame(frame, _tables.none_fields(cls))
+        if id_column is not None and id_column not in table.columns:
+            msg = f"id_column={id_column!r} is not a column; columns: {list(table.columns)}"
+            raise ValueError(msg)
+        key = id_column or "id"
+        if key != "id" and "id" in table.columns:
+            msg = f"the table has an 'id' column and id_column={key!r}: drop or rename one"
+            raise ValueError(msg)
+        columns = dict(table.columns)
+        ids = columns.pop(key) if key in columns else list(table.labels)
+        table = _tables.FrameColumns(table.labels, columns)
+        return _tables.samples_from_columns(cls, table, ids, ignore_unknown=ignore_unknown)
 
     @classmethod
     def read_file(cls: type[_T], path: str | Path) -> _T:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from datamultiproc.core import BaseSample, FailureRecord, SampleRecord
 from datamultiproc.execution._events import RunStatus
@@ -81,6 +81,39 @@ class RunResult(Generic[SampleT]):
 
     # DataFrame views: datamultiproc.notebook registers them (execution._services); pandas
     # is imported only when one is asked for.
+
+    def to_frame(
+        self, *, arrays: Literal["cells", "summary"] = "cells", include_failures: bool = False
+    ) -> pd.DataFrame:
+        """Return one row per processed sample, indexed by id, with a column per field.
+
+        See :func:`datamultiproc.samples_frame` for the columns.
+
+        Parameters
+        ----------
+        arrays
+            ``"cells"`` (default) keeps numpy arrays as cells; ``"summary"`` replaces
+            each by ``<field>.shape``, ``.dtype``, ``.min``, ``.max`` and ``.mean`` columns.
+        include_failures
+            Also give failed samples a row (their fields empty), in input order,
+            with a ``status`` column (``"ok"``/``"failed"``) and an ``error`` column
+            (``"ErrorType: message"``), so the frame merges with the input table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Imports pandas on first use.
+        """
+        from datamultiproc.core._tables import table_service
+
+        if not include_failures:
+            return table_service().samples_frame(self.samples, arrays=arrays)
+        failures = [(f.sample_id, f"{f.error_type}: {f.message}") for f in self.failures]
+        ok = [record.index for record in self.records if record.status == "ok"]
+        order = ok + [f.index for f in self.failures] if len(ok) == len(self.samples) else None
+        return table_service().samples_frame(
+            self.samples, arrays=arrays, failures=failures, order=order
+        )
 
     def history(self) -> pd.DataFrame:
         """Return one row per sample and step; see :func:`datamultiproc.notebook.history_frame`."""
