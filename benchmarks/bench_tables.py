@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # noqa: TID251 (a benchmark of the pandas tables)
 
 import datamultiproc
 from datamultiproc import BaseSample

@@ -27,13 +27,11 @@ __all__ = [
     "TableService",
     "build_samples",
     "none_fields",
+    "register_table_service",
     "samples_from_columns",
     "samples_from_records",
-    "register_table_service",
     "table_service",
 ]
-
-MAX_SHOWN = 20
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,11 @@ class Backend(Protocol):
 
 
 class SerialBackend:
-    """Run every sample in the calling process, one after another (debugging, breakpoints)."""
+    """Run every sample in the calling process, one after another (debugging, breakpoints).
+
+    Like every backend of :func:`~datamultiproc.run`, it runs on copies of the
+    samples (``model_copy(deep=True)``): the caller's samples are never changed.
+    """
 
     name = "sequential"
     workers = 1
@@ -78,7 +82,8 @@ class SerialBackend:
         for index, sample in items:
             if job.stop.is_set():
                 return
-            yield to_outcome(run_sample(job.pipeline, index, sample, setup_error, params), "main")
+            raw = run_sample(job.pipeline, index, sample, setup_error, params, copy_input=True)
+            yield to_outcome(raw, "main")
 
 
 class ExecutorBackend:
@@ -173,11 +178,16 @@ def _run_local(
     pipeline: Processor, chunk: list[Item], setup_error: Any
 ) -> tuple[str, list[RawOutcome]]:
     worker = f"thread-{threading.current_thread().name}"
-    return worker, [run_sample(pipeline, index, sample, setup_error) for index, sample in chunk]
+    return worker, [
+        run_sample(pipeline, index, sample, setup_error, copy_input=True) for index, sample in chunk
+    ]
 
 
 class ThreadBackend(ExecutorBackend):
-    """Run samples on threads of this process (for code that releases the GIL)."""
+    """Run samples on threads of this process (for code that releases the GIL).
+
+    Samples are deep-copied before they run, so the caller's samples are never changed.
+    """
 
     name = "thread"
 

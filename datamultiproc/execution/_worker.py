@@ -83,15 +83,24 @@ def run_sample(
     sample: BaseSample,
     setup_error: RawFailure | None = None,
     params: dict[int, Any] | None = None,
+    *,
+    copy_input: bool = False,
 ) -> RawOutcome:
     """Run ``pipeline`` on one sample and return its outcome; never raises ``Exception``.
 
     ``params`` is a memo of parameter texts kept across the samples of one run
-    (see :class:`~datamultiproc.core.StepRecorder`).
+    (see :class:`~datamultiproc.core.StepRecorder`). With ``copy_input`` the pipeline
+    runs on a deep copy (``model_copy(deep=True)``), so the caller's sample is left as
+    it was, as with worker processes.
     """
     sample_id = sample.id
     if setup_error is not None:
         return RawOutcome(index, sample_id, None, (), setup_error)
+    if copy_input:
+        try:
+            sample = sample.model_copy(deep=True)
+        except Exception as exc:
+            return RawOutcome(index, sample_id, None, (), _copy_failure(exc))
     with recording(params) as recorder:
         try:
             result = pipeline(sample)
@@ -115,6 +124,14 @@ def lost_outcome(index: int, sample_id: str, message: str) -> RawOutcome:
     return RawOutcome(
         index, sample_id, None, (), RawFailure(None, "WorkerLostError", message, message)
     )
+
+
+def _copy_failure(exc: Exception) -> RawFailure:
+    message = (
+        f"cannot copy the sample ({type(exc).__name__}: {exc}); in-process backends run "
+        "on deep copies so the caller's samples stay unchanged: make its fields copyable"
+    )
+    return RawFailure(None, "NotPicklableError", message, "".join(traceback.format_exception(exc)))
 
 
 def raw_failure(exc: BaseException) -> RawFailure:

@@ -7,9 +7,14 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from datamultiproc.core import BaseSample, Processor, current_recorder
+from pydantic import PrivateAttr
+
+from datamultiproc.core import BaseSample, Processor, current_recorder, walk
+from datamultiproc.storage._cache import _Memo, _RuntimeState, _snapshot
 from datamultiproc.storage._files import write_pickle_atomic
+from datamultiproc.storage._keys import cache_config
 from datamultiproc.storage._names import entry_name, stage_folder_name
+from datamultiproc.storage._save_records import append_record, write_description
 
 __all__ = ["Save"]
 
@@ -21,7 +26,14 @@ class Save(Processor):
     file of an earlier run atomically. File names are the sample ids when they are
     safe on every platform (``sample-001.pickle``); other ids are sanitized and get
     a short hash (see :func:`datamultiproc.storage.entry_name`). The files are
-    pickles, readable with :meth:`BaseSample.read_file`: only load ones you trust.
+    pickles, readable with :meth:`BaseSample.read_file` and
+    :func:`datamultiproc.load_saved`: only load ones you trust.
+
+    Beside the files, in ``<Stage>/.configurations/``, it records which pipeline
+    configuration wrote each file and when (the steps before the Save, identified
+    as a Cache identifies its configuration), so :func:`datamultiproc.load_saved`
+    never mixes results of different settings silently and
+    :func:`datamultiproc.storage.prune` can remove files of other configurations.
 
     Parameters
     ----------
@@ -30,6 +42,7 @@ class Save(Processor):
     """
 
     save_to_dir: Path
+    _state: _RuntimeState = PrivateAttr(default_factory=lambda: _RuntimeState())
 
     #: Saving does not change a sample, so a Save is not part of a later Cache's key.
     changes_samples: ClassVar[bool] = False
@@ -47,9 +60,22 @@ class Save(Processor):
         stage = sample.processing_history[-1][0] if sample.processing_history else "unprocessed"
         return Path(self.save_to_dir) / stage_folder_name(stage) / f"{entry_name(sample.id)}.pickle"
 
+    def configuration(self, upstream: tuple[Processor, ...] = ()) -> str:
+        """Return the id of the configuration that ``upstream`` steps make (16 hex digits)."""
+        return self._memo(tuple(upstream)).config.digest[:16]
+
     def _run_step(self, sample: Any, upstream: tuple[Processor, ...]) -> Any:
         started = time.perf_counter()
-        size = write_pickle_atomic(self.entry_path(sample), sample)
+        state: _RuntimeState = self.__pydantic_private__["_state"]  # type: ignore[index]
+        memo = self._memo(upstream, state)
+        path = self.entry_path(sample)
+        size = write_pickle_atomic(path, sample)
+        configuration = memo.config.digest[:16]
+        described = f"{path.parent}{os.sep}{configuration}"
+        if described not in state.manifests:
+            write_description(path.parent, configuration, memo.config.manifest)
+            state.manifests.add(described)
+        append_record(path.parent, configuration, path.name, sample.id)
         recorder = current_recorder()
         if recorder is not None:
             seconds = time.perf_counter() - started
@@ -59,3 +85,22 @@ class Save(Processor):
     def _trace_step(self, sample: Any, upstream: tuple[Processor, ...]) -> tuple[Any, str]:
         """In a trace, pass the sample on without writing it."""
         return sample, "-"
+
+    def _memo(self, upstream: tuple[Processor, ...], state: _RuntimeState | None = None) -> _Memo:
+        # As Cache._memo: fingerprint the upstream steps again only when they changed.
+        memos = (state or self._state).memos
+        memo_key = tuple(map(id, upstream))
+        memo = memos.get(memo_key)
+        if memo is not None and memo.is_valid(upstream):
+            return memo
+        config = cache_config(self, upstream, "id")
+        memo = _Memo(
+            upstream=upstream,
+            nodes=tuple(_snapshot(p.step) for root in upstream for p in walk(root)),
+            config=config,
+            folder=str(self.save_to_dir),
+            stage="Save",
+            params="",
+        )
+        memos[memo_key] = memo
+        return memo
