@@ -27,7 +27,7 @@ from datamultiproc.exceptions import (
     WorkerLostError,
 )
 from datamultiproc.execution import RunResult, run
-from datamultiproc.storage import Cache, Plan, Save
+from datamultiproc.storage import Cache, Plan, Save, SavedSamples, load_saved
 
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 (type hints only)
@@ -121,6 +121,7 @@ __all__ = [
     "Processor",
     "RunResult",
     "Save",
+    "SavedSamples",
     "StepRecord",
     "StorageError",
     "TableError",
@@ -130,6 +131,7 @@ __all__ = [
     "WorkerLostError",
     "__version__",
     "history_frame",
+    "load_saved",
     "run",
     "samples_frame",
 ]

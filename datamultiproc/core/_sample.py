@@ -271,6 +271,9 @@ class BaseSample(BaseModel):
         path
             A ``.pkl`` or ``.pickle`` file.
 
+        Files written by datamultiproc 0.1.3 hold a plain dict of the fields; call
+        ``MySample.read_file(path)`` on the sample class to read them.
+
         Returns
         -------
         BaseSample
@@ -295,10 +298,28 @@ class BaseSample(BaseModel):
         except Exception as exc:
             msg = f"cannot read a sample from {str(path)!r}: {type(exc).__name__}: {exc}"
             raise StorageError(msg) from exc
+        if isinstance(sample, dict):
+            return cls._from_old_file(sample, path)
         if not isinstance(sample, cls):
             msg = f"{str(path)!r} holds a {type(sample).__qualname__}, not a {cls.__qualname__}"
             raise StorageError(msg)
         return sample
+
+    @classmethod
+    def _from_old_file(cls: type[_T], data: dict[str, Any], path: Path) -> _T:
+        # datamultiproc 0.1.3 pickled ``sample.dict()``: the fields, not the class.
+        if cls is BaseSample:
+            msg = (
+                f"{str(path)!r} was written by datamultiproc 0.1.3 as a plain dict, which "
+                "does not record its class: call read_file on your sample class, "
+                "e.g. MySample.read_file(path)"
+            )
+            raise StorageError(msg)
+        try:
+            return cls.model_validate(data)
+        except ValueError as exc:
+            msg = f"{str(path)!r} (a 0.1.3 file) does not fit {cls.__qualname__}: {exc}"
+            raise StorageError(msg) from exc
 
 
 class _ArrayAbbreviation:

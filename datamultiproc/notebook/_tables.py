@@ -162,8 +162,13 @@ def _column_names(
         for name, info in cls.model_fields.items():
             if name not in _SKIPPED and name != "id":
                 names.update(dict.fromkeys(_declared_columns(name, info.annotation, arrays)))
+    seen: dict[str, None] = {}
     for row in rows:
-        names.update(dict.fromkeys(row))
+        seen.update(dict.fromkeys(row))
+    parents = {name.rsplit(".", 1)[0] for name in seen if "." in name}
+    # A declared column that no row has but whose dotted parts exist was flattened.
+    names = {name: None for name in names if name in seen or name not in parents}
+    names.update(seen)
     return _grouped(list(names))
 
 

@@ -13,6 +13,7 @@ from datamultiproc.storage._keys import CacheConfig, begin_run, content_digest
 from datamultiproc.storage._names import entry_name
 from datamultiproc.storage._plan import Plan, StagePlan, plan, register_plan_frame
 from datamultiproc.storage._save import Save
+from datamultiproc.storage._saved import SavedFile, SavedSamples, load_saved
 from datamultiproc.storage._stats import CacheStats
 
 __all__ = [
@@ -22,11 +23,14 @@ __all__ = [
     "CacheStats",
     "Plan",
     "Save",
+    "SavedFile",
+    "SavedSamples",
     "StagePlan",
     "begin_run",
     "content_digest",
     "entry_name",
     "inspect_cache",
+    "load_saved",
     "plan",
     "prune",
     "register_plan_frame",

@@ -14,6 +14,9 @@ from typing import Any, NamedTuple
 from datamultiproc.core import Processor, walk
 from datamultiproc.storage._cache import MANIFEST, SUFFIX, Cache
 from datamultiproc.storage._files import TEMP_PREFIX
+from datamultiproc.storage._save import Save
+from datamultiproc.storage._save_records import RECORDS
+from datamultiproc.storage._saved import SavedFile, saved_files
 
 __all__ = ["CacheConfigRecord", "inspect_cache", "prune"]
 
@@ -90,13 +93,18 @@ def inspect_cache(cache_dir: str | Path) -> list[CacheConfigRecord]:
 def prune(
     *pipelines: Processor, dry_run: bool = False, temp_age: float = 3600.0
 ) -> list[CacheConfigRecord]:
-    """Remove cached configurations that the given pipelines no longer use.
+    """Remove cached configurations, and saved files, that the given pipelines no longer use.
 
     For every :class:`Cache` in ``pipelines`` (a Cache, a Compose, or any step
     holding them), every other configuration of the same stage in the same cache
     directory is removed, as are entries of older, unversioned layouts and
     temporary files left by killed writers. Stages no given Cache writes to are
     left alone, so pass every pipeline that shares the directory.
+
+    For every :class:`Save`, in each stage folder of its ``save_to_dir`` where the
+    current configuration has written, the files last written by other
+    configurations (or unrecorded: older versions) are removed with their records;
+    the returned records for them have ``key="save"``.
 
     Parameters
     ----------
@@ -130,7 +138,63 @@ def prune(
                     shutil.rmtree(record.path, ignore_errors=True)
         if not dry_run:
             _remove_old_temp_files(stage_dir, temp_age)
+    for save, upstream in _saves(pipelines):
+        removed += _prune_save(Path(save.save_to_dir), save.configuration(upstream), dry_run)
     return removed
+
+
+def _saves(pipelines: tuple[Processor, ...]) -> Iterator[tuple[Save, tuple[Processor, ...]]]:
+    for pipeline in pipelines:  # each pipeline runs on its own: none is upstream of another
+        for step, upstream in walk(pipeline):
+            if isinstance(step, Save):
+                yield step, upstream
+
+
+def _prune_save(root: Path, current: str, dry_run: bool) -> list[CacheConfigRecord]:
+    if not root.is_dir():
+        return []
+    removed = []
+    for stage_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        files, descriptions = saved_files(stage_dir)
+        if current not in descriptions:
+            continue  # the current configuration never wrote here: not ours to judge
+        stale: dict[str, list[SavedFile]] = {}
+        for file in files:
+            if file.configuration != current:
+                stale.setdefault(file.configuration, []).append(file)
+        for configuration in sorted(set(stale) | set(descriptions) - {current}):
+            group = stale.get(configuration, [])
+            removed.append(_save_record(stage_dir, configuration, group, descriptions))
+            if not dry_run:
+                for file in group:
+                    file.path.unlink(missing_ok=True)
+                for suffix in (".log", ".json"):
+                    (stage_dir / RECORDS / f"{configuration}{suffix}").unlink(missing_ok=True)
+    return removed
+
+
+def _save_record(
+    stage_dir: Path,
+    configuration: str,
+    files: list[SavedFile],
+    descriptions: dict[str, dict[str, Any]],
+) -> CacheConfigRecord:
+    stats = [file.path.stat() for file in files if file.path.exists()]
+    newest = max((s.st_mtime for s in stats), default=None)
+    description = descriptions.get(configuration, {})
+    return CacheConfigRecord(
+        stage=stage_dir.name,
+        configuration=configuration,
+        entries=len(files),
+        bytes=sum(s.st_size for s in stats),
+        last_written=None
+        if newest is None
+        else datetime.datetime.fromtimestamp(newest, tz=datetime.timezone.utc),
+        processor="Save",
+        upstream=tuple(description.get("upstream", ())),
+        key="save",
+        path=stage_dir,
+    )
 
 
 def _caches(pipelines: tuple[Processor, ...]) -> Iterator[tuple[Cache, tuple[Processor, ...]]]:
