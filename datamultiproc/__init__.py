@@ -32,7 +32,7 @@ from datamultiproc.storage import Cache, Plan, Save, SavedSamples, load_saved
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 (type hints only)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def history_frame(samples: Iterable[BaseSample]) -> pd.DataFrame:

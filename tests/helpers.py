@@ -219,3 +219,36 @@ class AppendTo(Processor):
 
 class ListSample(BaseSample):
     values: list[int]
+
+
+# --- data in and out (issue 11) ----------------------------------------------------------
+
+
+class TileSample(BaseSample):
+    """The sample class of the datamultiproc 0.1.3 files in tests/data/v0_1_3."""
+
+    size: int
+    label: str | None = None
+    pixels: np.ndarray
+    features: dict[str, float] = {}
+
+
+class Measure(Processor):
+    """Fills ``features`` from ``pixels``; changes the array in place when ``scribble``."""
+
+    scale: float = 1.0
+    scribble: bool = False
+
+    def process(self, sample: TileSample) -> TileSample:
+        if self.scribble:
+            sample.pixels += 1  # in place: the caller's array, unless the runner copied it
+        mean = float(sample.pixels.mean()) * self.scale
+        sample.features = {"mean": mean, "max": float(sample.pixels.max())}
+        return sample
+
+
+def tile_samples(count: int) -> list[TileSample]:
+    return [
+        TileSample(id=f"tile-{i}", size=i + 1, pixels=np.arange(4, dtype=np.uint8) + i)
+        for i in range(count)
+    ]

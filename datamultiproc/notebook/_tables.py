@@ -207,13 +207,26 @@ _KINDS = {int: "int", float: "float", bool: "bool", str: "str"}
 def _declared_kinds(classes: list[type[BaseSample]]) -> dict[str, tuple[str | None, bool]]:
     kinds: dict[str, tuple[str | None, bool]] = {}
     for cls in classes:
-        nullable = none_fields(cls)
-        for name, info in cls.model_fields.items():
-            kind = _KINDS.get(_without_none(info.annotation))
-            if name in kinds and kinds[name][0] != kind:
-                kind = None  # classes disagree: infer from the values
-            kinds[name] = (kind, name in nullable or kinds.get(name, (None, False))[1])
+        for name, kind, nullable in _field_kinds(cls, "", False):
+            if name in kinds:
+                known_kind, known_nullable = kinds[name]
+                kind = kind if known_kind == kind else None  # classes disagree: infer
+                nullable = nullable or known_nullable
+            kinds[name] = (kind, nullable)
     return kinds
+
+
+def _field_kinds(
+    model: type[BaseModel], prefix: str, nullable: bool
+) -> Iterator[tuple[str, str | None, bool]]:
+    optional = none_fields(model)
+    for name, info in model.model_fields.items():
+        inner = _without_none(info.annotation)
+        field_nullable = nullable or name in optional
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            yield from _field_kinds(inner, f"{prefix}{name}.", field_nullable)
+        else:
+            yield f"{prefix}{name}", _KINDS.get(inner), field_nullable
 
 
 def _series(values: list[Any], kind: str | None, nullable: bool) -> pd.Series[Any]:
