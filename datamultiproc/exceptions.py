@@ -107,6 +107,24 @@ class TableError(DatamultiprocError, ValueError):
 
     def __init__(
         self,
+        message: str,
+        *,
+        sample_class: str | None = None,
+        rows: int = 0,
+        problems: list[TableProblem] | None = None,
+        unknown_columns: list[str] | None = None,
+        duplicate_ids: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.sample_class = sample_class
+        self.rows = rows
+        self.problems = problems or []
+        self.unknown_columns = unknown_columns or []
+        self.duplicate_ids = duplicate_ids or []
+
+    @classmethod
+    def describe(
+        cls,
         sample_class: str,
         *,
         rows: int,
@@ -114,54 +132,47 @@ class TableError(DatamultiprocError, ValueError):
         unknown_columns: list[str],
         duplicate_ids: list[str],
         fields: list[str],
-    ) -> None:
-        self.sample_class = sample_class
-        self.rows = rows
-        self.problems = problems
-        self.unknown_columns = unknown_columns
-        self.duplicate_ids = duplicate_ids
-        self.fields = fields
-        super().__init__(self._message())
-
-    def _message(self) -> str:
-        lines = [f"the table cannot become {self.sample_class} samples ({self.rows} rows):"]
-        if self.unknown_columns:
-            names = ", ".join(repr(name) for name in self.unknown_columns)
-            fields = ", ".join(self.fields)
+    ) -> TableError:
+        """Return the error for these problems, with a message listing them."""
+        lines = [f"the table cannot become {sample_class} samples ({rows} rows):"]
+        if unknown_columns:
+            names = ", ".join(repr(name) for name in unknown_columns)
             lines.append(
-                f"  columns that match no field: {names} (fields: {fields}); rename them, "
-                "or pass ignore_unknown=True to leave them out"
+                f"  columns that match no field: {names} (fields: {', '.join(fields)}); "
+                "rename them, or pass ignore_unknown=True to leave them out"
             )
-        if self.duplicate_ids:
-            shown = ", ".join(repr(i) for i in self.duplicate_ids[:_SHOWN])
-            more = (
-                f" and {len(self.duplicate_ids) - _SHOWN} more"
-                if len(self.duplicate_ids) > _SHOWN
-                else ""
-            )
+        if duplicate_ids:
+            shown = ", ".join(repr(i) for i in duplicate_ids[:_SHOWN])
+            more = f" and {len(duplicate_ids) - _SHOWN} more" if len(duplicate_ids) > _SHOWN else ""
             lines.append(
                 f"  ids on more than one row: {shown}{more}; every sample needs its own id"
             )
-        if self.problems:
-            bad_rows = len({repr(p.label) for p in self.problems})
-            lines.append(f"  {bad_rows} invalid row(s):")
-            for problem in self.problems[:_SHOWN]:
+        if problems:
+            lines.append(f"  {len({repr(p.label) for p in problems})} invalid row(s):")
+            for problem in problems[:_SHOWN]:
                 field = f"field {problem.field!r}" if problem.field else "row"
                 lines.append(f"    row {problem.label!r}, {field}: {problem.message}")
-            if len(self.problems) > _SHOWN:
-                lines.append(f"    ... and {len(self.problems) - _SHOWN} more problem(s)")
-        return "\n".join(lines)
+            if len(problems) > _SHOWN:
+                lines.append(f"    ... and {len(problems) - _SHOWN} more problem(s)")
+        return cls(
+            "\n".join(lines),
+            sample_class=sample_class,
+            rows=rows,
+            problems=problems,
+            unknown_columns=unknown_columns,
+            duplicate_ids=duplicate_ids,
+        )
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_table_error, (self.sample_class, self.__dict__.copy()))
+        # Keyword-only arguments are lost by the default exception pickling.
+        return (_rebuild_table_error, (str(self), self.__dict__.copy()))
 
 
 _SHOWN = 20
 
 
-def _rebuild_table_error(sample_class: str, state: dict[str, Any]) -> TableError:
-    state.pop("sample_class", None)
-    return TableError(sample_class, **state)
+def _rebuild_table_error(message: str, state: dict[str, Any]) -> TableError:
+    return TableError(message, **state)
 
 
 class StorageError(DatamultiprocError):

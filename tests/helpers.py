@@ -252,3 +252,14 @@ def tile_samples(count: int) -> list[TileSample]:
         TileSample(id=f"tile-{i}", size=i + 1, pixels=np.arange(4, dtype=np.uint8) + i)
         for i in range(count)
     ]
+
+
+def append_save_records(stage_dir: str, configuration: str, worker: int, count: int) -> None:
+    """Append ``count`` records at once from one process (a concurrent-writer test)."""
+    from pathlib import Path
+
+    from datamultiproc.storage._save_records import append_record
+
+    for index in range(count):
+        sample_id = f"w{worker}-{index}" + "x" * (index % 50)
+        append_record(Path(stage_dir), configuration, f"w{worker}-{index}.pickle", sample_id)

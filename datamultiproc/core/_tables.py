@@ -243,7 +243,7 @@ def _raise(
     unknown: list[str] | None = None,
     duplicates: list[str] | None = None,
 ) -> typing.NoReturn:
-    raise TableError(
+    raise TableError.describe(
         cls.__qualname__,
         rows=len(labels),
         problems=problems or [],

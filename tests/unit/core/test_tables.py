@@ -58,7 +58,9 @@ def test_missing_cells_become_none_in_optional_fields_only() -> None:
     tiles = Tile.from_frame(frame)
     assert [t.label for t in tiles] == ["x", None, None]
     assert np.isnan(tiles[1].weight)  # a plain float field keeps NaN
-    nullable = pd.DataFrame({"size": pd.array([1, 2], dtype="Int64"), "label": pd.array(["x", pd.NA], dtype="string")})
+    nullable = pd.DataFrame(
+        {"size": pd.array([1, 2], dtype="Int64"), "label": pd.array(["x", pd.NA], dtype="string")}
+    )
     assert [t.label for t in Tile.from_frame(nullable)] == ["x", None]
 
 
@@ -93,7 +95,9 @@ def test_wrong_types_give_one_error_naming_every_bad_row_and_field() -> None:
 
 def test_unknown_columns_are_named_or_ignored_when_asked() -> None:
     frame = pd.DataFrame({"size": [1], "label": ["x"], "colour": ["red"], "shade": [1]})
-    with pytest.raises(TableError, match="columns that match no field: 'colour', 'shade'") as caught:
+    with pytest.raises(
+        TableError, match="columns that match no field: 'colour', 'shade'"
+    ) as caught:
         Tile.from_frame(frame)
     assert caught.value.unknown_columns == ["colour", "shade"]
     assert "ignore_unknown=True" in str(caught.value)

@@ -1,0 +1,80 @@
+"""run and imap never change the caller's samples, on any backend; a direct call does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import datamultiproc
+from datamultiproc import Compose
+from tests.helpers import AnySample, Holder, Measure, TileSample, tile_samples
+
+BACKENDS = [
+    "sequential",
+    "thread",
+    pytest.param("process", marks=pytest.mark.slow),
+]
+
+
+def snapshot(samples: list[TileSample]) -> list[tuple[object, ...]]:
+    return [
+        (s.id, s.size, s.pixels.copy(), dict(s.features), list(s.processing_history))
+        for s in samples
+    ]
+
+
+def assert_unchanged(samples: list[TileSample], before: list[tuple[object, ...]]) -> None:
+    for sample, (sample_id, size, pixels, features, history) in zip(samples, before, strict=True):
+        assert (sample.id, sample.size, sample.features, sample.processing_history) == (
+            sample_id,
+            size,
+            features,
+            history,
+        )
+        np.testing.assert_array_equal(sample.pixels, pixels)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_run_leaves_the_callers_samples_unchanged(backend: str) -> None:
+    samples = tile_samples(6)
+    before = snapshot(samples)
+    pipeline = Measure(scribble=True)  # changes the pixel array in place
+    result = datamultiproc.run(pipeline, samples, backend=backend, workers=2, progress=False)
+    assert_unchanged(samples, before)
+    assert [s.processing_history for s in result] == [[("Measure", "scale=1.0 scribble=True")]] * 6
+    assert result.samples[0].pixels[0] == samples[0].pixels[0] + 1
+    assert all(out is not given for out, given in zip(result, samples, strict=True))
+    # A second run on the same inputs records every step once, not twice.
+    again = datamultiproc.run(pipeline, samples, backend=backend, workers=2, progress=False)
+    assert [len(s.processing_history) for s in again] == [1] * 6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_imap_leaves_the_callers_samples_unchanged(backend: str) -> None:
+    samples = tile_samples(4)
+    before = snapshot(samples)
+    outputs = list(Measure(scribble=True).imap(samples, backend=backend, workers=2, progress=False))
+    assert len(outputs) == 4
+    assert_unchanged(samples, before)
+
+
+def test_calling_a_processor_directly_still_works_in_place() -> None:
+    sample = tile_samples(1)[0]
+    out = Compose([Measure(scribble=True)])(sample)
+    assert out is sample
+    assert sample.processing_history == [("Measure", "scale=1.0 scribble=True")]
+    assert sample.pixels[0] == 1
+
+
+def test_a_sample_that_cannot_be_copied_fails_with_a_clear_message() -> None:
+    import threading
+
+    class Uncopyable:
+        def __deepcopy__(self, memo: object) -> object:
+            raise TypeError("no copies of this")
+
+    samples = [AnySample(id="a", payload=Uncopyable()), AnySample(id="b", payload=threading.Lock)]
+    with pytest.warns(datamultiproc.exceptions.FailuresWarning):
+        result = datamultiproc.run(Holder(), samples, backend="sequential", progress=False)
+    assert [f.sample_id for f in result.failures] == ["a"]
+    assert "cannot copy the sample (TypeError: no copies of this)" in result.failures[0].message
