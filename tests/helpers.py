@@ -230,7 +230,7 @@ class TileSample(BaseSample):
     size: int
     label: str | None = None
     pixels: np.ndarray
-    features: dict[str, float] = {}
+    features: dict[str, float] = {}  # noqa: RUF012 (a pydantic field)
 
 
 class Measure(Processor):

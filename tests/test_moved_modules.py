@@ -27,12 +27,12 @@ def test_old_paths_give_the_new_objects_and_name_the_new_import(module: str, nam
 
 
 def test_from_import_warns_at_the_callers_line() -> None:
-    with pytest.warns(DeprecationWarning) as caught:
+    with pytest.warns(DeprecationWarning, match="datamultiproc.sample") as caught:
         from datamultiproc.sample import BaseSample  # noqa: F401
     assert caught[0].filename == __file__
 
 
 def test_names_0_1_3_did_not_export_are_attribute_errors() -> None:
     old = importlib.import_module("datamultiproc.fileio")
-    with pytest.raises(AttributeError, match="deprecated 0.1.3 path of Cache, Save"):
+    with pytest.raises(AttributeError, match=r"deprecated 0\.1\.3 path of Cache, Save"):
         old.get_filename  # noqa: B018

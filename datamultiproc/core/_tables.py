@@ -10,7 +10,6 @@ than a ``cls(**row)`` loop and collects every row's errors, so a bad table gets 
 
 from __future__ import annotations
 
-import functools
 import math
 import types
 import typing
@@ -185,9 +184,17 @@ def _is_nan(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-@functools.lru_cache(maxsize=64)
+_adapters: dict[type[Any], TypeAdapter[list[Any]]] = {}
+
+
 def _adapter(cls: type[Any]) -> TypeAdapter[list[Any]]:
-    return TypeAdapter(list[cls])  # type: ignore[valid-type]
+    # Building an adapter costs about a millisecond; keep the last few classes' ones.
+    adapter = _adapters.get(cls)
+    if adapter is None:
+        if len(_adapters) >= 32:
+            _adapters.clear()  # classes redefined in a notebook: do not keep them all
+        adapter = _adapters[cls] = TypeAdapter(list[cls])  # type: ignore[valid-type]
+    return adapter
 
 
 def _ids(labels: list[Any], values: list[Any]) -> tuple[list[Any], list[Any]]:

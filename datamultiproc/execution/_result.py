@@ -106,14 +106,17 @@ class RunResult(Generic[SampleT]):
         """
         from datamultiproc.core._tables import table_service
 
+        frame: pd.DataFrame
         if not include_failures:
-            return table_service().samples_frame(self.samples, arrays=arrays)
+            frame = table_service().samples_frame(self.samples, arrays=arrays)
+            return frame
         failures = [(f.sample_id, f"{f.error_type}: {f.message}") for f in self.failures]
         ok = [record.index for record in self.records if record.status == "ok"]
         order = ok + [f.index for f in self.failures] if len(ok) == len(self.samples) else None
-        return table_service().samples_frame(
+        frame = table_service().samples_frame(
             self.samples, arrays=arrays, failures=failures, order=order
         )
+        return frame
 
     def history(self) -> pd.DataFrame:
         """Return one row per sample and step; see :func:`datamultiproc.notebook.history_frame`."""

@@ -71,7 +71,8 @@ def test_a_sample_that_cannot_be_copied_fails_with_a_clear_message() -> None:
 
     class Uncopyable:
         def __deepcopy__(self, memo: object) -> object:
-            raise TypeError("no copies of this")
+            msg = "no copies of this"
+            raise TypeError(msg)
 
     samples = [AnySample(id="a", payload=Uncopyable()), AnySample(id="b", payload=threading.Lock)]
     with pytest.warns(datamultiproc.exceptions.FailuresWarning):

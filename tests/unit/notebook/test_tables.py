@@ -25,7 +25,7 @@ class Rich(BaseSample):
     score: float = 0.0
     extent: Extent
     pixels: np.ndarray
-    features: dict[str, float] = {}
+    features: dict[str, float] = {}  # noqa: RUF012 (a pydantic field)
 
 
 def rich(sample_id: str, count: int, **extra: object) -> Rich:
