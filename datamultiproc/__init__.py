@@ -90,10 +90,15 @@ def samples_frame(
     ...     pixels: np.ndarray
     ...     features: dict[str, float] = {}
     >>> tile = Tile(id="a", size=2, pixels=np.arange(4), features={"mean": 1.5})
-    >>> samples_frame([tile], arrays="summary")  # doctest: +NORMALIZE_WHITESPACE
-        size pixels.shape pixels.dtype  pixels.min  pixels.max  pixels.mean  features.mean
-    id
-    a      2         (4,)        int64         0.0         3.0          1.5            1.5
+    >>> samples_frame([tile], arrays="summary").T  # doctest: +NORMALIZE_WHITESPACE
+    id               a
+    size             2
+    pixels.shape  (4,)
+    pixels.dtype  int64
+    pixels.min     0.0
+    pixels.max     3.0
+    pixels.mean    1.5
+    features.mean  1.5
     """
     from datamultiproc.core._tables import table_service
 

@@ -34,6 +34,7 @@ from datamultiproc.execution._codec import (
     sample_state,
     write_all,
 )
+from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._lifeline import Lifeline, watch_parent
 from datamultiproc.execution._transport import send_fds
 
@@ -90,15 +91,15 @@ def run_sample(
 
     ``params`` is a memo of parameter texts kept across the samples of one run
     (see :class:`~datamultiproc.core.StepRecorder`). With ``copy_input`` the pipeline
-    runs on a deep copy (``model_copy(deep=True)``), so the caller's sample is left as
-    it was, as with worker processes.
+    runs on a deep copy (see ``_copies``), so the caller's sample is left as it was,
+    as with worker processes.
     """
     sample_id = sample.id
     if setup_error is not None:
         return RawOutcome(index, sample_id, None, (), setup_error)
     if copy_input:
         try:
-            sample = sample.model_copy(deep=True)
+            sample = copy_sample(sample)
         except Exception as exc:
             return RawOutcome(index, sample_id, None, (), _copy_failure(exc))
     with recording(params) as recorder:

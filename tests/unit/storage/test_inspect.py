@@ -72,7 +72,7 @@ def test_save_writes_under_last_stage_and_records_bytes(save_dir: Path) -> None:
     with recording() as recorder:
         save(sample)
         save(sample)
-    [path] = (save_dir / "CountedAdd").iterdir()
+    [path] = (save_dir / "CountedAdd").glob("*.pickle")  # beside .configurations/
     assert path == save.entry_path(sample)
     assert NumberSample.read_file(path) == sample
     assert [r.stage for r in recorder.records] == ["Save", "Save"]
