@@ -167,7 +167,7 @@ def _prune_save(root: Path, current: str, dry_run: bool) -> list[CacheConfigReco
             removed.append(_save_record(stage_dir, configuration, group, descriptions))
             if not dry_run:
                 for file in group:
-                    file.path.unlink(missing_ok=True)
+                    Path(file.path).unlink(missing_ok=True)
                 for suffix in (".log", ".json"):
                     (stage_dir / RECORDS / f"{configuration}{suffix}").unlink(missing_ok=True)
     return removed
@@ -179,7 +179,7 @@ def _save_record(
     files: list[SavedFile],
     descriptions: dict[str, dict[str, Any]],
 ) -> CacheConfigRecord:
-    stats = [file.path.stat() for file in files if file.path.exists()]
+    stats = [os.stat(file.path) for file in files if os.path.exists(file.path)]
     newest = max((s.st_mtime for s in stats), default=None)
     description = descriptions.get(configuration, {})
     return CacheConfigRecord(

@@ -19,9 +19,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from datamultiproc.storage._files import write_json_atomic
 
@@ -32,8 +31,7 @@ _LOG = ".log"
 _DESCRIPTION = ".json"
 
 
-@dataclass(frozen=True)
-class FileRecord:
+class FileRecord(NamedTuple):
     """The last recorded write of one file: configuration, time (ns) and sample id."""
 
     configuration: str
@@ -88,18 +86,22 @@ def read_records(stage_dir: Path) -> tuple[dict[str, FileRecord], dict[str, dict
 def _read_log(path: Path, configuration: str, latest: dict[str, FileRecord]) -> None:
     with open(path, "rb") as handle:
         data = handle.read().decode("utf-8", errors="replace")
+    new = tuple.__new__  # skips NamedTuple's Python-level constructor: runs per file
     for line in data.split("\n"):
         parts = line.split("\t", 2)
         if len(parts) != 3:
             continue
+        name, quoted = parts[1], parts[2]
         try:
             written = int(parts[0])
-            sample_id = json.loads(parts[2])
+            # Most ids need no JSON unescaping: skip the decoder for them.
+            plain = len(quoted) > 1 and quoted[0] == quoted[-1] == '"' and "\\" not in quoted
+            sample_id = quoted[1:-1] if plain else json.loads(quoted)
         except ValueError:
             continue
-        known = latest.get(parts[1])
-        if known is None or written >= known.written_ns:
-            latest[parts[1]] = FileRecord(configuration, written, str(sample_id))
+        known = latest.get(name)
+        if known is None or written >= known[1]:
+            latest[name] = new(FileRecord, (configuration, written, str(sample_id)))
 
 
 def _read_json(path: str) -> dict[str, Any]:

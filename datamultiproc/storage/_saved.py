@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Generic, Literal, NamedTuple, TypeVar, overload
 
 from datamultiproc.core import BaseSample
 from datamultiproc.core._tables import table_service
 from datamultiproc.exceptions import MixedConfigurationsWarning, StorageError
 from datamultiproc.storage._files import TEMP_PREFIX, read_pickle
-from datamultiproc.storage._save_records import RECORDS, FileRecord, read_records
+from datamultiproc.storage._save_records import RECORDS, read_records
 
 __all__ = ["SavedFile", "SavedSamples", "load_saved", "saved_files"]
 
@@ -27,8 +26,7 @@ _SUFFIXES = (".pickle", ".pkl")
 UNRECORDED = "unrecorded"
 
 
-@dataclass(frozen=True)
-class SavedFile:
+class SavedFile(NamedTuple):
     """One file of a Save folder.
 
     Attributes
@@ -36,7 +34,7 @@ class SavedFile:
     sample_id
         The sample's id (from the records, else from the file name).
     path
-        The file.
+        The file (a ``str``, as ``os.scandir`` gives it).
     configuration
         Id of the pipeline configuration that wrote it last, or ``"unrecorded"``
         (written before datamultiproc 0.2.0, or by a writer killed before recording).
@@ -45,7 +43,7 @@ class SavedFile:
     """
 
     sample_id: str
-    path: Path
+    path: str
     configuration: str
     written_ns: int | None
 
@@ -145,7 +143,7 @@ class SavedSamples(Sequence[SampleT], Generic[SampleT]):
         return read_sample(file.path, self._class)  # type: ignore[return-value]
 
 
-def read_sample(path: Path, sample_class: type[BaseSample] | None) -> BaseSample:
+def read_sample(path: str | Path, sample_class: type[BaseSample] | None) -> BaseSample:
     """Read one saved sample; a 0.1.3 file (a plain dict) becomes ``sample_class``.
 
     Raises
@@ -263,23 +261,22 @@ def saved_files(folder: Path) -> tuple[list[SavedFile], dict[str, dict[str, Any]
     """List a stage folder's sample files with their records, sorted by id."""
     records, descriptions = read_records(folder)
     files = []
-    for entry in os.scandir(folder):
-        name = entry.name
-        if not name.endswith(_SUFFIXES) or name.startswith(TEMP_PREFIX) or not entry.is_file():
-            continue
-        record = records.get(name)
-        if record is None:
-            files.append(
-                SavedFile(_id_from_name(name, folder.name), Path(entry.path), UNRECORDED, None)
-            )
-        else:
-            files.append(_recorded(record, Path(entry.path)))
-    files.sort(key=lambda file: file.sample_id)
+    new = tuple.__new__  # skips NamedTuple's Python-level constructor: runs per file
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if not name.endswith(_SUFFIXES) or name.startswith(TEMP_PREFIX):
+                continue
+            if not entry.is_file():  # from the directory listing, no stat on Linux
+                continue
+            record = records.get(name)
+            if record is None:
+                sample_id = _id_from_name(name, folder.name)
+                files.append(new(SavedFile, (sample_id, entry.path, UNRECORDED, None)))
+            else:
+                files.append(new(SavedFile, (record[2], entry.path, record[0], record[1])))
+    files.sort()
     return files, descriptions
-
-
-def _recorded(record: FileRecord, path: Path) -> SavedFile:
-    return SavedFile(record.sample_id, path, record.configuration, record.written_ns)
 
 
 def _id_from_name(name: str, stage: str) -> str:

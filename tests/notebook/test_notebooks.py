@@ -107,3 +107,29 @@ def test_inspect(tmp_path: Path) -> None:
     assert "status: complete_with_failures, ok: 12, failed: 1" in text(browse)
     assert displayed_widget_ids(browse)
     assert "Tile" in html(cell(nb, "result-sample"))
+
+
+def test_data_in_and_out(tmp_path: Path) -> None:
+    nb = execute_notebook("data-in-and-out.ipynb", tmp_path)
+    assert "image: (64, 64) uint8" in text(cell(nb, "image"))
+    assert "64 samples; first: tile-00-00 (8, 8) corner" in text(cell(nb, "samples"))
+    bad = text(cell(nb, "bad-table"))
+    assert "columns that match no field: 'colour'" in bad
+    assert "row 'tile-00-08', field 'top': Input should be a valid integer" in bad
+    run = text(cell(nb, "run"))
+    ok, failed = map(int, re.search(r"(\d+) ok, (\d+) failed", run).groups())  # type: ignore[union-attr]
+    assert ok + failed == 64
+    assert failed > 0
+    assert "inputs untouched: True" in run
+    frame = text(cell(nb, "frame"))
+    assert re.search(r"status\s+category", frame)
+    assert re.search(r"features\.mean\s+float64", frame)
+    assert f"ok        {ok}" in text(cell(nb, "merged"))
+    saved = text(cell(nb, "saved"))
+    assert f"<SavedSamples: {ok} samples" in saved
+    assert saved.strip().endswith("True")  # load_saved(...).to_frame() equals result.to_frame()
+    second = text(cell(nb, "second-config"))
+    assert "MixedConfigurationsWarning" in second
+    kept = int(re.search(r"(\d+) saved by the second run; (\d+) loaded", second).group(1))  # type: ignore[union-attr]
+    assert f"{kept} saved by the second run; {kept} loaded" in second
+    assert f"{kept} files left" in text(cell(nb, "prune"))
