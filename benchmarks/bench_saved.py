@@ -69,9 +69,7 @@ def main() -> None:
             'load_saved(folder, configuration="all")': lambda: load_saved(
                 root, configuration="all"
             ),
-            "load_saved(folder).to_frame() (reads every file)": lambda: load_saved(
-                root
-            ).to_frame(),
+            "load_saved(folder).to_frame() (reads every file)": lambda: load_saved(root).to_frame(),
             "by hand: glob + read_file + DataFrame": lambda: by_hand(stage),
         }
         print(f"{count:,} files (written by Save in {write:.1f} s), median of {repeats}\n")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
-from datamultiproc._table_wiring import connect_tables as _connect_tables
 from datamultiproc._wiring import connect_layers as _connect_layers
 from datamultiproc.core import BaseSample, Compose, Processor, StepRecord, Trace, TraceStep
 from datamultiproc.exceptions import (
@@ -100,7 +99,7 @@ def samples_frame(
     pixels.mean    1.5
     features.mean  1.5
     """
-    from datamultiproc.core._tables import table_service
+    from datamultiproc.core._services import table_service
 
     frame: pd.DataFrame = table_service().samples_frame(
         samples, arrays=arrays, sample_class=sample_class
@@ -109,7 +108,6 @@ def samples_frame(
 
 
 _connect_layers()
-_connect_tables()
 
 __all__ = [
     "BaseSample",

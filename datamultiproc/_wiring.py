@@ -3,18 +3,24 @@
 ``import datamultiproc`` runs :func:`connect_layers` once. Execution registered its
 runner with core when it was imported; here the notebook layer's progress displays
 and ``RunResult`` DataFrame views are registered with execution (and the
-``Plan`` DataFrame view with storage, the ``Trace`` one with core), as factories that
-import :mod:`datamultiproc.notebook` (and pandas or ipywidgets) only when first used.
+``Plan`` DataFrame view with storage, the ``Trace`` one and the pandas tables,
+DataFrames to samples and back, with core), as factories that import
+:mod:`datamultiproc.notebook` (and pandas or ipywidgets) only when first used.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from datamultiproc.core import Trace
-from datamultiproc.core._services import register_trace_frame
+from datamultiproc.core._services import (
+    TableService,
+    register_table_service,
+    register_trace_frame,
+)
+from datamultiproc.core._tables import FrameColumns
 from datamultiproc.execution import ProgressSink, RunResult
 from datamultiproc.execution._services import (
     DisplayMode,
@@ -38,6 +44,9 @@ def connect_layers() -> None:
     """
     register_value_hasher("pandas", _pandas_content)
     register_trace_frame(_trace_frame)
+    register_table_service(
+        TableService(read_frame=_read_frame, samples_frame=_samples_frame, history_frame=_history)
+    )
     register_display_factory(_create_display)
     register_plan_frame(_plan_frame)
     register_result_views(
@@ -90,3 +99,21 @@ def _view(name: str) -> Callable[[RunResult[Any]], pd.DataFrame]:
 
     view.__name__ = name
     return view
+
+
+def _read_frame(frame: Any, none_columns: frozenset[str]) -> FrameColumns:
+    from datamultiproc.notebook import _tables
+
+    return _tables.read_frame(frame, none_columns)
+
+
+def _samples_frame(samples: Iterable[Any], **options: Any) -> pd.DataFrame:
+    from datamultiproc.notebook import _tables
+
+    return _tables.samples_frame(samples, **options)
+
+
+def _history(samples: Iterable[Any]) -> pd.DataFrame:
+    from datamultiproc.notebook import _frames
+
+    return _frames.history_frame(samples)

@@ -247,9 +247,9 @@ class BaseSample(BaseModel):
         >>> [(t.id, t.size, t.label) for t in Tile.from_frame(frame)]
         [('a', 3, 'x'), ('b', 4, None)]
         """
-        from datamultiproc.core import _tables
+        from datamultiproc.core import _services, _tables
 
-        table = _tables.table_service().read_frame(frame, _tables.none_fields(cls))
+        table = _services.table_service().read_frame(frame, _tables.none_fields(cls))
         if id_column is not None and id_column not in table.columns:
             msg = f"id_column={id_column!r} is not a column; columns: {list(table.columns)}"
             raise ValueError(msg)

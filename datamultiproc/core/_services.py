@@ -4,23 +4,32 @@ Core imports nothing above it. :meth:`Processor.run` and :meth:`Processor.imap` 
 the runner, which lives in :mod:`datamultiproc.execution`; that layer registers it
 here when it is imported (``import datamultiproc`` does so). :meth:`Processor.plan`
 needs Cache, so :mod:`datamultiproc.storage` registers its planner the same way.
+DataFrames in and out (:meth:`BaseSample.from_frame`, ``RunResult.to_frame()``,
+``load_saved(...).to_frame()``) need the notebook layer's pandas tables:
+``import datamultiproc`` registers a :class:`TableService` that imports them on first use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datamultiproc.exceptions import ExecutionError
 
+if TYPE_CHECKING:
+    from datamultiproc.core._tables import FrameColumns
+
 __all__ = [
     "Runner",
+    "TableService",
     "planner",
     "register_planner",
     "register_runner",
+    "register_table_service",
     "register_trace_frame",
     "runner",
+    "table_service",
     "trace_frame",
 ]
 
@@ -114,3 +123,45 @@ def trace_frame() -> Callable[[Any], Any]:
         msg = "no DataFrame view of a trace registered: import datamultiproc first"
         raise ExecutionError(msg)
     return _trace_frames[0]
+
+
+@dataclass(frozen=True)
+class TableService:
+    """What a higher layer implements for tables; each function imports pandas itself.
+
+    Attributes
+    ----------
+    read_frame
+        ``read_frame(frame, none_columns) -> FrameColumns``.
+    samples_frame
+        ``samples_frame(samples, **options) -> DataFrame`` (see
+        :func:`datamultiproc.samples_frame`).
+    history_frame
+        ``history_frame(samples) -> DataFrame``.
+    """
+
+    read_frame: Callable[[Any, frozenset[str]], FrameColumns]
+    samples_frame: Callable[..., Any]
+    history_frame: Callable[[Iterable[Any]], Any]
+
+
+_service: list[TableService] = []
+
+
+def register_table_service(service: TableService) -> None:
+    """Make ``service`` read and make DataFrames for core, storage and execution."""
+    _service[:] = [service]
+
+
+def table_service() -> TableService:
+    """Return the registered table service.
+
+    Raises
+    ------
+    ExecutionError
+        If none was registered (``datamultiproc`` was never imported).
+    """
+    if not _service:
+        msg = "no table service registered: import datamultiproc (it registers pandas tables)"
+        raise ExecutionError(msg)
+    return _service[0]

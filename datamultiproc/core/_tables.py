@@ -1,8 +1,9 @@
 """Samples from tables: rows of values validated into samples all at once.
 
 Core knows no pandas. :meth:`BaseSample.from_records` works on plain mappings;
-:meth:`BaseSample.from_frame` asks the registered :class:`TableService` (the notebook
-layer's, registered by ``import datamultiproc``) to turn a DataFrame into columns.
+:meth:`BaseSample.from_frame` asks the registered table service (``core._services``;
+the notebook layer's, registered by ``import datamultiproc``) to turn a DataFrame
+into columns.
 The rows are validated in one pydantic call (a ``list[cls]`` adapter), which is faster
 than a ``cls(**row)`` loop and collects every row's errors, so a bad table gets one
 :class:`~datamultiproc.exceptions.TableError` before any sample is returned.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +24,10 @@ from datamultiproc.exceptions import TableError, TableProblem
 
 __all__ = [
     "FrameColumns",
-    "TableService",
     "build_samples",
     "none_fields",
-    "register_table_service",
     "samples_from_columns",
     "samples_from_records",
-    "table_service",
 ]
 
 
@@ -48,48 +46,6 @@ class FrameColumns:
 
     labels: list[Any]
     columns: dict[str, list[Any]]
-
-
-@dataclass(frozen=True)
-class TableService:
-    """What a higher layer implements for tables; each function imports pandas itself.
-
-    Attributes
-    ----------
-    read_frame
-        ``read_frame(frame, none_columns) -> FrameColumns``.
-    samples_frame
-        ``samples_frame(samples, **options) -> DataFrame`` (see
-        :func:`datamultiproc.samples_frame`).
-    history_frame
-        ``history_frame(samples) -> DataFrame``.
-    """
-
-    read_frame: Callable[[Any, frozenset[str]], FrameColumns]
-    samples_frame: Callable[..., Any]
-    history_frame: Callable[[Iterable[Any]], Any]
-
-
-_service: list[TableService] = []
-
-
-def register_table_service(service: TableService) -> None:
-    """Make ``service`` read and make DataFrames for core, storage and execution."""
-    _service[:] = [service]
-
-
-def table_service() -> TableService:
-    """Return the registered table service.
-
-    Raises
-    ------
-    RuntimeError
-        If none was registered (``datamultiproc`` was never imported).
-    """
-    if not _service:
-        msg = "no table service registered: import datamultiproc (it registers pandas tables)"
-        raise RuntimeError(msg)
-    return _service[0]
 
 
 def none_fields(cls: type[Any]) -> frozenset[str]:

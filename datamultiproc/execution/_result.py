@@ -104,7 +104,7 @@ class RunResult(Generic[SampleT]):
         pandas.DataFrame
             Imports pandas on first use.
         """
-        from datamultiproc.core._tables import table_service
+        from datamultiproc.core._services import table_service
 
         frame: pd.DataFrame
         if not include_failures:

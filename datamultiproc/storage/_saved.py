@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Generic, Literal, NamedTuple, TypeVar, overload
 
 from datamultiproc.core import BaseSample
-from datamultiproc.core._tables import table_service
+from datamultiproc.core._services import table_service
 from datamultiproc.exceptions import MixedConfigurationsWarning, StorageError
 from datamultiproc.storage._files import TEMP_PREFIX, read_pickle
 from datamultiproc.storage._save_records import RECORDS, read_records

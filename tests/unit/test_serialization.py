@@ -24,9 +24,13 @@ from datamultiproc import (
     ProcessingError,
     RunResult,
     Save,
+    SavedSamples,
     StepRecord,
+    TableProblem,
     history_frame,
+    load_saved,
     run,
+    samples_frame,
 )
 from datamultiproc.core import FailureRecord, SampleRecord
 from datamultiproc.execution import (
@@ -37,7 +41,7 @@ from datamultiproc.execution import (
     SampleFinished,
     imap,
 )
-from datamultiproc.storage import CacheConfigRecord, CacheStats, Plan, StagePlan
+from datamultiproc.storage import CacheConfigRecord, CacheStats, Plan, SavedFile, StagePlan
 from tests.helpers import AddStep, ArraySample, DoubleStep, NumberSample
 
 SERIALIZERS = [pickle, cloudpickle, dill]
@@ -99,10 +103,21 @@ EXAMPLES: dict[str, Callable[[], Any]] = {
     "history_frame": lambda: history_frame,
     "Trace": lambda: Compose(AddStep(), DoubleStep()).trace(NumberSample(id="a", data=1)),
     "TraceStep": lambda: AddStep().trace(NumberSample(id="a", data=1)).steps[0],
+    "samples_frame": lambda: samples_frame,
+    "load_saved": lambda: load_saved,
+    "TableProblem": lambda: TableProblem("row-3", "size", "Input should be a valid integer"),
+    "SavedSamples": lambda: SavedSamples(
+        [SavedFile("a", "out/Load/a.pickle", "0123abcd", 1_700_000_000_000_000_000)],
+        sample_class=NumberSample,
+        configurations={"0123abcd": {"upstream": ["Load()"]}},
+        with_configuration=True,
+    ),
 }
 
 
 def _equal(copy: Any, original: Any) -> bool:
+    if isinstance(original, SavedSamples):
+        return copy.files == original.files and copy.configurations == original.configurations
     if isinstance(original, ArraySample):
         return copy.id == original.id and np.array_equal(copy.array, original.array)
     return bool(copy == original)
