@@ -61,6 +61,16 @@ class SavedSamples(Sequence[SampleT], Generic[SampleT]):
         One :class:`SavedFile` per sample, sorted by id.
     configurations
         Configuration id to its description (the steps before the Save).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from datamultiproc import BaseSample, Save, load_saved
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = Save(save_to_dir=folder)(BaseSample(id="a", processing_history=[("Load", "")]))
+    >>> saved = load_saved(folder)
+    >>> saved, saved[0].processing_history
+    (<SavedSamples: 1 samples ['a']>, [('Load', '')])
     """
 
     def __init__(

@@ -142,3 +142,18 @@ def test_new_saves_beside_0_1_3_files_load_only_the_new_ones(tmp_path: Path) -> 
         "tile-1",
         "tile-2",
     ]
+
+
+def test_torn_record_lines_are_skipped_and_unrecorded_files_still_load(save_dir: Path) -> None:
+    save_run(save_dir, 1, 2)
+    stage = save_dir / "AddStep"
+    [log] = (stage / ".configurations").glob("*.log")
+    with open(log, "ab") as handle:
+        handle.write(b"17000\ts9.pick")  # a write cut short by a power loss
+    NumberSample(id="s9", data=9).write_file(
+        stage / "s9.pickle"
+    )  # a writer killed before its record
+    with pytest.warns(MixedConfigurationsWarning, match="1 of unrecorded"):
+        saved = load_saved(save_dir)
+    assert saved.ids == ["s0", "s1"]
+    assert load_saved(save_dir, configuration="unrecorded").ids == ["s9"]
