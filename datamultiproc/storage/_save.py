@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from pydantic import PrivateAttr
 
 from datamultiproc.core import BaseSample, Processor, current_recorder, walk
+from datamultiproc.exceptions import StorageError
 from datamultiproc.storage._cache import _Memo, _RuntimeState, _snapshot
 from datamultiproc.storage._files import write_pickle_atomic
 from datamultiproc.storage._keys import cache_config
@@ -72,10 +73,14 @@ class Save(Processor):
         size = write_pickle_atomic(path, sample)
         configuration = memo.config.digest[:16]
         described = f"{path.parent}{os.sep}{configuration}"
-        if described not in state.manifests:
-            write_description(path.parent, configuration, memo.config.manifest)
-            state.manifests.add(described)
-        append_record(path.parent, configuration, path.name, sample.id)
+        try:
+            if described not in state.manifests:
+                write_description(path.parent, configuration, memo.config.manifest)
+                state.manifests.add(described)
+            append_record(path.parent, configuration, path.name, sample.id)
+        except OSError as exc:
+            msg = f"cannot record the save of {str(path)!r} in {str(path.parent)!r}: {exc}"
+            raise StorageError(msg) from exc
         recorder = current_recorder()
         if recorder is not None:
             seconds = time.perf_counter() - started
