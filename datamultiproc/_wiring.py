@@ -28,7 +28,7 @@ from datamultiproc.execution._services import (
     register_display_factory,
     register_result_views,
 )
-from datamultiproc.storage import Plan, register_plan_frame
+from datamultiproc.storage import Plan, register_plan_frame, register_value_hasher
 
 if TYPE_CHECKING:
     import pandas as pd  # noqa: TID251 (type hints only)
@@ -37,7 +37,12 @@ __all__ = ["connect_layers"]
 
 
 def connect_layers() -> None:
-    """Register the notebook layer's displays, views and tables with the lower layers."""
+    """Register the notebook layer's displays and views with the lower layers.
+
+    Also registers with storage the cache-key hasher for pandas values, which
+    imports the notebook layer only when a pandas value is keyed.
+    """
+    register_value_hasher("pandas", _pandas_content)
     register_trace_frame(_trace_frame)
     register_table_service(
         TableService(read_frame=_read_frame, samples_frame=_samples_frame, history_frame=_history)
@@ -71,6 +76,12 @@ def _trace_frame(trace: Trace) -> pd.DataFrame:
     from datamultiproc.notebook import _trace
 
     return _trace.trace_frame(trace)
+
+
+def _pandas_content(value: Any) -> bytes:
+    from datamultiproc.notebook import _hashing
+
+    return _hashing.pandas_content(value)
 
 
 def _create_display(mode: DisplayMode, *, stop: threading.Event) -> ProgressSink:

@@ -7,8 +7,9 @@ from datamultiproc.core import register_sample_writer
 from datamultiproc.core._services import register_planner
 from datamultiproc.storage._cache import Cache
 from datamultiproc.storage._files import write_pickle_atomic
+from datamultiproc.storage._fingerprint import register_value_hasher
 from datamultiproc.storage._inspect import CacheConfigRecord, inspect_cache, prune
-from datamultiproc.storage._keys import CacheConfig, content_digest
+from datamultiproc.storage._keys import CacheConfig, begin_run, content_digest
 from datamultiproc.storage._names import entry_name
 from datamultiproc.storage._plan import Plan, StagePlan, plan, register_plan_frame
 from datamultiproc.storage._save import Save
@@ -25,6 +26,7 @@ __all__ = [
     "SavedFile",
     "SavedSamples",
     "StagePlan",
+    "begin_run",
     "content_digest",
     "entry_name",
     "inspect_cache",
@@ -32,6 +34,7 @@ __all__ = [
     "plan",
     "prune",
     "register_plan_frame",
+    "register_value_hasher",
 ]
 
 register_planner(plan)
