@@ -21,69 +21,22 @@ a sample whose worker died (it might take the parent down too).
 
 from __future__ import annotations
 
-import copy
 import math
 import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from types import NoneType
 from typing import Any
-
-import numpy as np
 
 from datamultiproc.core import BaseSample, Processor, SampleRecord
 from datamultiproc.execution._job import Outcome, to_outcome
 from datamultiproc.execution._worker import RawFailure, prepare_pipeline, run_sample
 
-__all__ = ["PARENT", "InlinePolicy", "ParentRunner", "copy_sample"]
+__all__ = ["PARENT", "InlinePolicy", "ParentRunner"]
 
 PARENT = "parent"  # the worker name in records of samples run in the calling process
 
-_IMMUTABLE = frozenset({int, float, str, bool, bytes, complex, NoneType, frozenset, range})
-_set = object.__setattr__
 _new = tuple.__new__
-
-
-def copy_sample(sample: BaseSample) -> BaseSample:
-    """Return a deep copy of ``sample`` that shares only immutable values with it.
-
-    Faster than :func:`copy.deepcopy` on typical samples: scalars and strings are
-    shared, lists of them and numpy arrays copied directly, anything else deep-copied.
-
-    Examples
-    --------
-    >>> class Sample(BaseSample):
-    ...     values: list[int]
-    >>> original = Sample(id="a", values=[1, 2])
-    >>> twin = copy_sample(original)
-    >>> twin.values.append(3)
-    >>> original.values, twin.values
-    ([1, 2], [1, 2, 3])
-    """
-    values = sample.__dict__.copy()
-    for name, value in values.items():
-        if type(value) not in _IMMUTABLE:
-            values[name] = _copy_value(value)
-    twin: BaseSample = object.__new__(type(sample))
-    _set(twin, "__dict__", values)
-    _set(twin, "__pydantic_fields_set__", set(sample.__pydantic_fields_set__))
-    extra, private = sample.__pydantic_extra__, sample.__pydantic_private__
-    _set(twin, "__pydantic_extra__", None if extra is None else copy.deepcopy(extra))
-    _set(twin, "__pydantic_private__", None if private is None else copy.deepcopy(private))
-    return twin
-
-
-def _copy_value(value: Any) -> Any:
-    kind = type(value)
-    if kind in _IMMUTABLE:
-        return value
-    if kind is np.ndarray and value.dtype.hasobject is False:
-        return value.copy()
-    if kind is list or kind is tuple:
-        items = [_copy_value(item) for item in value]
-        return items if kind is list else tuple(items)
-    return copy.deepcopy(value)
 
 
 class ParentRunner:
@@ -144,7 +97,7 @@ class ParentRunner:
         for index, sample in items:
             if outcomes and clock() > deadline:
                 break
-            raw = run_sample(pipeline, index, copy_sample(sample), setup_error, params)
+            raw = run_sample(pipeline, index, sample, setup_error, params, copy_input=True)
             if raw[4] is None:
                 # The steps are StepRecords already: skip to_outcome's conversion.
                 record = _new(SampleRecord, (index, raw[1], PARENT, "ok", raw[3]))

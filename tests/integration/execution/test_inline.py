@@ -12,7 +12,8 @@ import pytest
 
 from datamultiproc import Cache, Compose, Save, run
 from datamultiproc.execution import MultiprocessBackend, _inline
-from datamultiproc.execution._inline import InlinePolicy, copy_sample
+from datamultiproc.execution._copies import copy_sample
+from datamultiproc.execution._inline import InlinePolicy
 from tests.helpers import (
     AddStep,
     AnySample,
