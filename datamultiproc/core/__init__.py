@@ -10,7 +10,12 @@ from datamultiproc.core._records import (
     current_recorder,
     recording,
 )
-from datamultiproc.core._sample import BaseSample, register_sample_writer, values_equal
+from datamultiproc.core._sample import (
+    BaseSample,
+    register_sample_writer,
+    sample_from_old_file,
+    values_equal,
+)
 from datamultiproc.core._trace import Trace, TraceStep, leaf_steps
 from datamultiproc.core._walk import StepPosition, walk
 
@@ -31,6 +36,7 @@ __all__ = [
     "leaf_steps",
     "recording",
     "register_sample_writer",
+    "sample_from_old_file",
     "values_equal",
     "walk",
 ]

@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict
 
 from datamultiproc.exceptions import StorageError
 
-__all__ = ["PICKLE_SUFFIXES", "BaseSample", "register_sample_writer", "values_equal"]
+__all__ = [
+    "PICKLE_SUFFIXES",
+    "BaseSample",
+    "register_sample_writer",
+    "sample_from_old_file",
+    "values_equal",
+]
 
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle"})
 
@@ -299,27 +305,34 @@ class BaseSample(BaseModel):
             msg = f"cannot read a sample from {str(path)!r}: {type(exc).__name__}: {exc}"
             raise StorageError(msg) from exc
         if isinstance(sample, dict):
-            return cls._from_old_file(sample, path)
+            return sample_from_old_file(cls, sample, path)
         if not isinstance(sample, cls):
             msg = f"{str(path)!r} holds a {type(sample).__qualname__}, not a {cls.__qualname__}"
             raise StorageError(msg)
         return sample
 
-    @classmethod
-    def _from_old_file(cls: type[_T], data: dict[str, Any], path: Path) -> _T:
-        # datamultiproc 0.1.3 pickled ``sample.dict()``: the fields, not the class.
-        if cls is BaseSample:
-            msg = (
-                f"{str(path)!r} was written by datamultiproc 0.1.3 as a plain dict, which "
-                "does not record its class: call read_file on your sample class, "
-                "e.g. MySample.read_file(path)"
-            )
-            raise StorageError(msg)
-        try:
-            return cls.model_validate(data)
-        except ValueError as exc:
-            msg = f"{str(path)!r} (a 0.1.3 file) does not fit {cls.__qualname__}: {exc}"
-            raise StorageError(msg) from exc
+
+def sample_from_old_file(cls: type[_T], data: dict[str, Any], path: str | Path) -> _T:
+    """Return the sample a datamultiproc 0.1.3 file held: it pickled ``sample.dict()``.
+
+    Raises
+    ------
+    StorageError
+        If ``cls`` is :class:`BaseSample` itself (the file does not record its class),
+        or the fields do not fit ``cls``.
+    """
+    if cls is BaseSample:
+        msg = (
+            f"{str(path)!r} was written by datamultiproc 0.1.3 as a plain dict, which "
+            "does not record its class: name it, e.g. MySample.read_file(path) or "
+            "load_saved(folder, cls=MySample)"
+        )
+        raise StorageError(msg)
+    try:
+        return cls.model_validate(data)
+    except ValueError as exc:
+        msg = f"{str(path)!r} (a 0.1.3 file) does not fit {cls.__qualname__}: {exc}"
+        raise StorageError(msg) from exc
 
 
 class _ArrayAbbreviation:

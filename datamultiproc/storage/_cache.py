@@ -231,23 +231,14 @@ class Cache(Processor):
         return sample, f"miss: {reason}"
 
     def _memo(self, upstream: tuple[Processor, ...], state: _RuntimeState | None = None) -> _Memo:
-        # Fingerprinting costs far more than a hit; redo it only when a step, a field
-        # value or a global name the code uses has changed since the last sample.
         memos = (state or self._state).memos
-        memo_key = tuple(map(id, upstream))
-        memo = memos.get(memo_key)
-        if memo is not None and memo.is_valid(upstream):
-            return memo
-        config = cache_config(self.processor, upstream, self.key)
-        memo = _Memo(
-            upstream=upstream,
-            nodes=tuple(_snapshot(p.step) for root in (self, *upstream) for p in walk(root)),
-            config=config,
-            folder=os.path.join(self.cache_dir, config.folder),
-            stage=self.record_stage,
-            params=self.record_params,
-        )
-        memos[memo_key] = memo
+        memo = valid_memo(memos, upstream)
+        if memo is None:
+            config = cache_config(self.processor, upstream, self.key)
+            folder = os.path.join(self.cache_dir, config.folder)
+            roots = (self, *upstream)
+            memo = _Memo.of(upstream, roots, config, folder, self.record_stage, self.record_params)
+            memos[tuple(map(id, upstream))] = memo
         return memo
 
     def _entry_path(
@@ -340,6 +331,20 @@ class _Memo:
     stage: str
     params: str
 
+    @classmethod
+    def of(
+        cls,
+        upstream: tuple[Processor, ...],
+        roots: tuple[Processor, ...],
+        config: CacheConfig,
+        folder: str,
+        stage: str,
+        params: str = "",
+    ) -> _Memo:
+        """Return a memo of ``config`` that holds while every step under ``roots`` is unchanged."""
+        nodes = tuple(_snapshot(p.step) for root in roots for p in walk(root))
+        return cls(upstream, nodes, config, folder, stage, params)
+
     def is_valid(self, upstream: tuple[Processor, ...]) -> bool:
         # Runs on every sample, so identity checks run in C (map + operator.is_).
         if not _same_objects(upstream, self.upstream):
@@ -354,6 +359,18 @@ class _Memo:
             ):
                 return False
         return self.config.is_current()
+
+
+def valid_memo(
+    memos: dict[tuple[int, ...], _Memo], upstream: tuple[Processor, ...]
+) -> _Memo | None:
+    """Return the memo made for ``upstream`` if nothing it depends on has changed since.
+
+    Fingerprinting costs far more than a hit: it is redone only when a step, a field
+    value or a global name the code uses has changed since the last sample.
+    """
+    memo = memos.get(tuple(map(id, upstream)))
+    return memo if memo is not None and memo.is_valid(upstream) else None
 
 
 def _same_objects(current: tuple[Any, ...], known: tuple[Any, ...]) -> bool:

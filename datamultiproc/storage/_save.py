@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 
 from pydantic import PrivateAttr
 
-from datamultiproc.core import BaseSample, Processor, current_recorder, walk
+from datamultiproc.core import BaseSample, Processor, current_recorder
 from datamultiproc.exceptions import StorageError
-from datamultiproc.storage._cache import _Memo, _RuntimeState, _snapshot
+from datamultiproc.storage._cache import _Memo, _RuntimeState, valid_memo
 from datamultiproc.storage._files import write_pickle_atomic
 from datamultiproc.storage._keys import cache_config
 from datamultiproc.storage._names import entry_name, stage_folder_name
@@ -92,20 +92,10 @@ class Save(Processor):
         return sample, "-"
 
     def _memo(self, upstream: tuple[Processor, ...], state: _RuntimeState | None = None) -> _Memo:
-        # As Cache._memo: fingerprint the upstream steps again only when they changed.
         memos = (state or self._state).memos
-        memo_key = tuple(map(id, upstream))
-        memo = memos.get(memo_key)
-        if memo is not None and memo.is_valid(upstream):
-            return memo
-        config = cache_config(self, upstream, "id")
-        memo = _Memo(
-            upstream=upstream,
-            nodes=tuple(_snapshot(p.step) for root in upstream for p in walk(root)),
-            config=config,
-            folder=str(self.save_to_dir),
-            stage="Save",
-            params="",
-        )
-        memos[memo_key] = memo
+        memo = valid_memo(memos, upstream)
+        if memo is None:
+            config = cache_config(self, upstream, "id")
+            memo = _Memo.of(upstream, upstream, config, str(self.save_to_dir), "Save")
+            memos[tuple(map(id, upstream))] = memo
         return memo

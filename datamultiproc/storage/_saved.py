@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Generic, Literal, NamedTuple, TypeVar, overload
 
-from datamultiproc.core import BaseSample
+from datamultiproc.core import BaseSample, sample_from_old_file
 from datamultiproc.core._services import table_service
 from datamultiproc.exceptions import MixedConfigurationsWarning, StorageError
 from datamultiproc.storage._files import TEMP_PREFIX, read_pickle
@@ -164,18 +164,7 @@ def read_sample(path: str | Path, sample_class: type[BaseSample] | None) -> Base
     """
     obj, _ = read_pickle(path)
     if isinstance(obj, dict):
-        if sample_class is None or sample_class is BaseSample:
-            msg = (
-                f"{str(path)!r} was written by datamultiproc 0.1.3 as a plain dict, "
-                "which does not record its class: name it, e.g. "
-                "MySample.read_file(path) or load_saved(folder, cls=MySample)"
-            )
-            raise StorageError(msg)
-        try:
-            return sample_class.model_validate(obj)
-        except ValueError as exc:
-            msg = f"{str(path)!r} (a 0.1.3 file) does not fit {sample_class.__qualname__}: {exc}"
-            raise StorageError(msg) from exc
+        return sample_from_old_file(sample_class or BaseSample, obj, path)
     if not isinstance(obj, sample_class or BaseSample):
         expected = (sample_class or BaseSample).__qualname__
         msg = f"{str(path)!r} holds a {type(obj).__qualname__}, not a {expected}"
