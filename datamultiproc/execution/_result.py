@@ -98,6 +98,8 @@ class RunResult(Generic[SampleT]):
             Also give failed samples a row (their fields empty), in input order,
             with a ``status`` column (``"ok"``/``"failed"``) and an ``error`` column
             (``"ErrorType: message"``), so the frame merges with the input table.
+            Raises ``ValueError`` if the samples have a field named ``status`` or
+            ``error`` (rather than hide it): use :meth:`failures_frame` then.
 
         Returns
         -------

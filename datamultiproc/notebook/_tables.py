@@ -106,6 +106,14 @@ def samples_frame(
         data[name] = pd.Series(values + pad, index=index, dtype=dtype)
     frame = pd.DataFrame(data, index=index)
     if failures is not None:
+        taken = [name for name in ("status", "error") if name in frame.columns]
+        if taken:
+            msg = (
+                f"include_failures=True adds the columns 'status' and 'error', but the samples "
+                f"already have {' and '.join(repr(n) for n in taken)}; use to_frame() for the "
+                "samples and failures_frame() for the failures instead"
+            )
+            raise ValueError(msg)
         status = ["ok"] * len(samples) + ["failed"] * len(failures)
         frame["status"] = pd.Categorical(status, categories=pd.Index(["ok", "failed"], dtype=str))
         errors = [None] * len(samples) + [failure[1] for failure in failures]

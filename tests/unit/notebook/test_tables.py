@@ -121,6 +121,18 @@ def test_result_to_frame_and_failures_that_merge_with_the_input_table() -> None:
     assert merged["data_out"].tolist()[2] == 12
 
 
+class StatusSample(datamultiproc.BaseSample):
+    status: str = "raw"
+
+
+def test_include_failures_refuses_to_hide_a_field_named_status() -> None:
+    samples = [StatusSample(id="a"), StatusSample(id="b", status="cleaned")]
+    result = datamultiproc.run(FailOn(ids=[]), samples, backend="sequential", progress=False)
+    assert result.to_frame()["status"].tolist() == ["raw", "cleaned"]
+    with pytest.raises(ValueError, match=r"already have 'status'.*failures_frame"):
+        result.to_frame(include_failures=True)
+
+
 def test_history_is_left_out_and_has_its_own_view() -> None:
     result = datamultiproc.run(AddStep(), number_samples(2), backend="sequential", progress=False)
     assert "processing_history" not in result.to_frame().columns
