@@ -13,7 +13,14 @@ from typing import Any, Literal
 
 from pydantic import PrivateAttr
 
-from datamultiproc.core import BaseSample, Processor, StepRecord, current_recorder, walk
+from datamultiproc.core import (
+    BaseSample,
+    Processor,
+    StepRecord,
+    StepRecorder,
+    current_recorder,
+    walk,
+)
 from datamultiproc.core._trace import leaf_steps
 from datamultiproc.exceptions import CacheCorruptedError, CacheWarning, StorageError
 from datamultiproc.storage._classes import remember
@@ -157,29 +164,49 @@ class Cache(Processor):
         return Path(self._entry_path(self._memo(tuple(upstream)), sample))
 
     def _run_step(self, sample: Any, upstream: tuple[Processor, ...]) -> Any:
-        started = time.perf_counter()
+        # A hit runs once per sample and is meant to cost little more than a plain
+        # pickle.load: no work here that a hit does not need (see benchmarks/bench_cache.py).
         # Read the private dict directly: pydantic's private-attribute lookup costs microseconds.
         state: _RuntimeState = self.__pydantic_private__["_state"]  # type: ignore[index]
-        memo = self._memo(upstream, state)
-        path = self._entry_path(memo, sample, state)
-        remember(type(sample))  # lets a spawned worker load entries of notebook classes
         recorder = current_recorder()
+        started = 0.0 if recorder is None else time.perf_counter()
+        memo = state.memos.get(tuple(map(id, upstream)) if upstream else ())
+        if memo is None or not memo.is_valid():
+            memo = self._memo(upstream, state)
+        name = state.names.get(sample.id)
+        if name is None or memo.by_content:
+            path = self._entry_path(memo, sample, state)
+        else:
+            path = f"{memo.prefix}{name}{SUFFIX}"
+        remember(type(sample))  # lets a spawned worker load entries of notebook classes
         # The stored compute time only matters to step records (seconds saved).
         cached, size, found, computed = _load(path, sample, timed=recorder is not None)
-        if cached is not None:
-            state.stats.hits += 1
-            state.stats.bytes_read += size
-            if recorder is not None:
-                seconds = time.perf_counter() - started
-                recorder.add(
-                    memo.stage,
-                    memo.params,
-                    seconds,
-                    cache_hit=True,
-                    bytes_read=size,
-                    computed_seconds=computed,
-                )
-            return cached
+        if cached is None:
+            return self._miss(sample, upstream, memo, path, found, state, recorder)
+        stats = state.stats
+        stats.hits += 1
+        stats.bytes_read += size
+        if recorder is not None:
+            recorder.add(
+                memo.stage,
+                memo.params,
+                time.perf_counter() - started,
+                cache_hit=True,
+                bytes_read=size,
+                computed_seconds=computed,
+            )
+        return cached
+
+    def _miss(
+        self,
+        sample: Any,
+        upstream: tuple[Processor, ...],
+        memo: _Memo,
+        path: str,
+        found: _Outcome,
+        state: _RuntimeState,
+        recorder: StepRecorder | None,
+    ) -> Any:
         corrupt = found == "corrupt"
         if found == "missing":
             reason = self._miss_reason(memo, state)
@@ -238,6 +265,7 @@ class Cache(Processor):
             folder = os.path.join(self.cache_dir, config.folder)
             roots = (self, *upstream)
             memo = _Memo.of(upstream, roots, config, folder, self.record_stage, self.record_params)
+            memo.by_content = self.key == "content"
             memos[tuple(map(id, upstream))] = memo
         return memo
 
@@ -252,9 +280,9 @@ class Cache(Processor):
             if len(names) >= _MAX_NAMES:
                 names.clear()
             name = names[sample.id] = entry_name(sample.id)
-        if self.key == "content":
+        if memo.by_content:
             name = f"{name}.{content_digest(sample)}"
-        return f"{memo.folder}{os.sep}{name}{SUFFIX}"
+        return f"{memo.prefix}{name}{SUFFIX}"
 
     def _write_manifest(self, config: CacheConfig, state: _RuntimeState) -> None:
         written = state.manifests
@@ -324,12 +352,19 @@ def _snapshot(node: Processor) -> tuple[Processor, type, tuple[Any, ...]]:
 
 @dataclass
 class _Memo:
+    """A configuration, and what must stay the same objects for it to hold."""
+
     upstream: tuple[Processor, ...]
     nodes: tuple[tuple[Processor, type, tuple[Any, ...]], ...]
     config: CacheConfig
     folder: str
     stage: str
     params: str
+    by_content: bool = False  # a Cache with key="content": file names carry a digest
+    prefix: str = field(init=False)  # the folder and a separator, for entry paths
+
+    def __post_init__(self) -> None:
+        self.prefix = f"{self.folder}{os.sep}"
 
     @classmethod
     def of(
@@ -345,10 +380,13 @@ class _Memo:
         nodes = tuple(_snapshot(p.step) for root in roots for p in walk(root))
         return cls(upstream, nodes, config, folder, stage, params)
 
-    def is_valid(self, upstream: tuple[Processor, ...]) -> bool:
+    def is_valid(self) -> bool:
+        """Return whether every step, field value and name the key read is unchanged.
+
+        The steps of ``upstream`` need no check: memos are looked up by their ids, and
+        a memo holds them, so no other object can have those ids.
+        """
         # Runs on every sample, so identity checks run in C (map + operator.is_).
-        if not _same_objects(upstream, self.upstream):
-            return False
         for node, cls, values in self.nodes:
             current = node.__dict__
             # Compare the dict's values in place: no tuple built per node and sample.
@@ -370,11 +408,7 @@ def valid_memo(
     value or a global name the code uses has changed since the last sample.
     """
     memo = memos.get(tuple(map(id, upstream)))
-    return memo if memo is not None and memo.is_valid(upstream) else None
-
-
-def _same_objects(current: tuple[Any, ...], known: tuple[Any, ...]) -> bool:
-    return len(current) == len(known) and all(map(operator.is_, current, known))
+    return memo if memo is not None and memo.is_valid() else None
 
 
 @dataclass

@@ -97,11 +97,11 @@ def read_seconds(path: str | Path) -> float | None:
 def read_entry(path: str | Path, *, timed: bool = True) -> tuple[Any, int, float | None]:
     """Load the pickle at ``path``; return the object, the bytes read and its compute seconds.
 
-    With ``timed=False`` the stored seconds are not looked at (``None``). Small files
-    are read with one ``read`` call and unpickled from memory, which skips the buffered
-    file object ``open()`` builds (a good part of a small cache hit); larger ones are
-    unpickled from an unbuffered file, so large arrays are read straight into their
-    own memory.
+    With ``timed=False`` the stored seconds are not looked at (``None``) and the bytes
+    read are the file's size. Small files are read with one ``read`` call and unpickled
+    from memory, which skips the buffered file object ``open()`` builds (a good part of
+    a small cache hit); larger ones are unpickled from a buffered file, whose large
+    reads (array buffers) go straight into their own memory, as with a plain ``open``.
 
     Raises
     ------
@@ -114,35 +114,47 @@ def read_entry(path: str | Path, *, timed: bool = True) -> tuple[Any, int, float
     """
     fd = os.open(path, _READ_FLAGS)
     try:
-        # Entries are complete once visible (written elsewhere, then renamed).
-        size = os.fstat(fd).st_size
+        # Entries are complete once visible (written elsewhere, then renamed). The size
+        # from lseek: os.fstat builds a stat_result, which costs more than the read.
+        size = os.lseek(fd, 0, os.SEEK_END)
         if size <= _SMALL_FILE:
             data = _read_all(fd, size)
+            if not timed:
+                return _load_bytes(data, path), len(data), None
             memory = io.BytesIO(data)
             obj = _load(memory, path)
             end = memory.tell()
             trailer = data[end : end + _TRAILER.size]
         else:
-            with open(fd, "rb", buffering=0, closefd=False) as handle:
+            os.lseek(fd, 0, os.SEEK_SET)
+            with open(fd, "rb", closefd=False) as handle:
                 obj = _load(handle, path)
+                if not timed:
+                    return obj, size, None
                 end = handle.tell()
-            trailer = os.pread(fd, _TRAILER.size, end) if timed else b""
+                trailer = handle.read(_TRAILER.size)  # usually from the buffer: no read call
     finally:
         os.close(fd)
-    if not timed:
-        return obj, end, None
     seconds = _seconds(trailer)
     return obj, end + (_TRAILER.size if seconds is not None else 0), seconds
 
 
 def _read_all(fd: int, size: int) -> bytes:
-    data = os.read(fd, size)
+    data = os.pread(fd, size, 0)
     while len(data) < size:  # a short read: only on unusual file systems
-        more = os.read(fd, size - len(data))
+        more = os.pread(fd, size - len(data), len(data))
         if not more:
             break
         data += more
     return data
+
+
+def _load_bytes(data: bytes, path: str | Path) -> Any:
+    # pickle.loads ignores the trailer after the pickle's end.
+    try:
+        return pickle.loads(data)
+    except Exception:
+        return _load(io.BytesIO(data), path)  # the same error again, or a notebook class
 
 
 def _load(handle: Any, path: str | Path) -> Any:
