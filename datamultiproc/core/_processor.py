@@ -120,7 +120,8 @@ class Processor(BaseModel):
         """
 
     def __call__(self, sample: Any) -> Any:
-        check_is_sample(sample, where=f"{self.stage_name}()")
+        if not isinstance(sample, BaseSample):  # the message only when needed: runs per sample
+            check_is_sample(sample, where=f"{self.stage_name}()")
         return self._run_step(sample, ())
 
     def _run_step(self, sample: Any, upstream: tuple[Processor, ...]) -> Any:

@@ -164,8 +164,10 @@ class Cache(Processor):
         return Path(self._entry_path(self._memo(tuple(upstream)), sample))
 
     def _run_step(self, sample: Any, upstream: tuple[Processor, ...]) -> Any:
-        # A hit runs once per sample and is meant to cost little more than a plain
-        # pickle.load: no work here that a hit does not need (see benchmarks/bench_cache.py).
+        # A hit runs once per sample and should cost little more than a plain pickle.load,
+        # so it makes few calls: after a large entry's copy has pushed the interpreter's
+        # data out of the CPU caches, every object and function touched costs (see
+        # benchmarks/bench_cache.py). Whatever a hit does not need is in _miss.
         # Read the private dict directly: pydantic's private-attribute lookup costs microseconds.
         state: _RuntimeState = self.__pydantic_private__["_state"]  # type: ignore[index]
         recorder = current_recorder()
@@ -179,10 +181,20 @@ class Cache(Processor):
         else:
             path = f"{memo.prefix}{name}{SUFFIX}"
         remember(type(sample))  # lets a spawned worker load entries of notebook classes
-        # The stored compute time only matters to step records (seconds saved).
-        cached, size, found, computed = _load(path, sample, timed=recorder is not None)
-        if cached is None:
-            return self._miss(sample, upstream, memo, path, found, state, recorder)
+        try:
+            # The stored compute time only matters to step records (seconds saved).
+            cached, size, computed = read_entry(path, timed=recorder is not None)
+        except (OSError, StorageError) as exc:
+            return self._miss(sample, upstream, memo, path, _read_failure(exc, path), recorder)
+        # The entry is the sample's, with the fields its class has now (else _checked).
+        if not (
+            isinstance(cached, BaseSample)
+            and cached.id == sample.id
+            and type(cached).__pydantic_fields__.keys() == cached.__dict__.keys()
+        ):
+            found = _checked(cached, sample, path)
+            if found != "hit":
+                return self._miss(sample, upstream, memo, path, found, recorder)
         stats = state.stats
         stats.hits += 1
         stats.bytes_read += size
@@ -204,9 +216,9 @@ class Cache(Processor):
         memo: _Memo,
         path: str,
         found: _Outcome,
-        state: _RuntimeState,
         recorder: StepRecorder | None,
     ) -> Any:
+        state: _RuntimeState = self.__pydantic_private__["_state"]  # type: ignore[index]
         corrupt = found == "corrupt"
         if found == "missing":
             reason = self._miss_reason(memo, state)
@@ -246,8 +258,14 @@ class Cache(Processor):
         state: _RuntimeState = self.__pydantic_private__["_state"]  # type: ignore[index]
         memo = self._memo(upstream, state)
         remember(type(sample))
-        cached, _, found, _ = _load(self._entry_path(memo, sample), sample, timed=False)
-        if cached is not None:
+        path = self._entry_path(memo, sample)
+        try:
+            cached, _, _ = read_entry(path, timed=False)
+        except (OSError, StorageError) as exc:
+            found = _read_failure(exc, path)
+        else:
+            found = _checked(cached, sample, path)
+        if found == "hit":
             return cached, "hit"
         if found == "missing":
             reason = self._miss_reason(memo, state)
@@ -295,36 +313,34 @@ class Cache(Processor):
         written.add(config.folder)
 
 
-def _load(
-    path: str, sample: BaseSample, *, timed: bool
-) -> tuple[BaseSample | None, int, _Outcome, float | None]:
-    """Return (result or None, bytes read, what was found, stored compute seconds)."""
-    try:
-        cached, size, computed = read_entry(path, timed=timed)
-    except FileNotFoundError:
-        return None, 0, "missing", None
-    except NotADirectoryError:
-        return None, 0, "missing", None  # a file where a folder should be: writing says so
-    except ClassNotFoundError as exc:
+def _read_failure(exc: OSError | StorageError, path: str) -> _Outcome:
+    """Return what a failed read of the entry at ``path`` found, warning as needed."""
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        return "missing"  # NotADirectoryError: a file where a folder should be; writing says so
+    if isinstance(exc, ClassNotFoundError):
         _warn_class_not_found(exc)
-        return None, 0, "unloadable", None
-    except CacheCorruptedError as exc:
+        return "unloadable"
+    if isinstance(exc, CacheCorruptedError):
         warnings.warn(f"{exc}; recomputing and replacing it", CacheWarning, stacklevel=4)
-        return None, 0, "corrupt", None
-    except OSError as exc:
+        return "corrupt"
+    if isinstance(exc, OSError):
         msg = f"cannot read cache entry {path!r}: {exc}"
         raise StorageError(msg) from exc
+    raise exc
+
+
+def _checked(cached: Any, sample: BaseSample, path: str) -> _Outcome:
+    """Return ``"hit"`` if ``cached`` is ``sample``'s entry (upgraded to its class's fields)."""
     if not isinstance(cached, BaseSample) or cached.id != sample.id:
         found = getattr(cached, "id", type(cached).__qualname__)
         msg = f"cache entry {path!r} holds {found!r}, not sample {sample.id!r}; recomputing and replacing it"
         warnings.warn(msg, CacheWarning, stacklevel=4)
-        return None, 0, "corrupt", None
-    # Inline fast path: the loaded fields are the class's (the usual case, ~0.3 µs).
+        return "corrupt"
     if type(cached).__pydantic_fields__.keys() != cached.__dict__.keys() and not upgrade_sample(
         cached
     ):
-        return None, 0, "missing", None  # written by an older class with a required field fewer
-    return cached, size, "hit", computed
+        return "missing"  # written by an older class with a required field fewer
+    return "hit"
 
 
 def _warn_class_not_found(exc: ClassNotFoundError) -> None:

@@ -118,9 +118,15 @@ def read_entry(path: str | Path, *, timed: bool = True) -> tuple[Any, int, float
         # from lseek: os.fstat builds a stat_result, which costs more than the read.
         size = os.lseek(fd, 0, os.SEEK_END)
         if size <= _SMALL_FILE:
-            data = _read_all(fd, size)
+            data = os.pread(fd, size, 0)
+            if len(data) < size:
+                data = _read_rest(fd, data, size)
             if not timed:
-                return _load_bytes(data, path), len(data), None
+                try:
+                    return pickle.loads(data), len(data), None  # it ignores the trailer
+                except Exception:
+                    # The same error again, with its message; or a notebook class.
+                    return _load(io.BytesIO(data), path), len(data), None
             memory = io.BytesIO(data)
             obj = _load(memory, path)
             end = memory.tell()
@@ -139,22 +145,13 @@ def read_entry(path: str | Path, *, timed: bool = True) -> tuple[Any, int, float
     return obj, end + (_TRAILER.size if seconds is not None else 0), seconds
 
 
-def _read_all(fd: int, size: int) -> bytes:
-    data = os.pread(fd, size, 0)
+def _read_rest(fd: int, data: bytes, size: int) -> bytes:
     while len(data) < size:  # a short read: only on unusual file systems
         more = os.pread(fd, size - len(data), len(data))
         if not more:
             break
         data += more
     return data
-
-
-def _load_bytes(data: bytes, path: str | Path) -> Any:
-    # pickle.loads ignores the trailer after the pickle's end.
-    try:
-        return pickle.loads(data)
-    except Exception:
-        return _load(io.BytesIO(data), path)  # the same error again, or a notebook class
 
 
 def _load(handle: Any, path: str | Path) -> Any:
