@@ -42,6 +42,7 @@ __all__ = [
 
 TEMP_PREFIX = ".tmp-"
 _SMALL_FILE = 1 << 16  # files up to this size are read in one call
+_BUFFER = 1 << 13  # larger ones through a buffer of this size (array data bypasses it)
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _PICKLING_ERRORS = (pickle.PicklingError, AttributeError, TypeError)
 _TRAILER = struct.Struct("<5sd")
@@ -133,8 +134,13 @@ def read_entry(path: str | Path, *, timed: bool = True) -> tuple[Any, int, float
             trailer = data[end : end + _TRAILER.size]
         else:
             os.lseek(fd, 0, os.SEEK_SET)
-            with open(fd, "rb", closefd=False) as handle:
-                obj = _load(handle, path)
+            # A set buffer size spares open() its isatty() call.
+            with open(fd, "rb", buffering=_BUFFER, closefd=False) as handle:
+                try:
+                    obj = pickle.load(handle)
+                except Exception:
+                    handle.seek(0)
+                    obj = _load(handle, path)  # the same error again, or a notebook class
                 if not timed:
                     return obj, size, None
                 end = handle.tell()
