@@ -171,5 +171,5 @@ def test_a_folder_in_place_of_an_entry_raises_storage_error(cache_dir: Path) -> 
     path = cache.entry_path(NumberSample(id="a", data=1))
     os.unlink(path)
     path.mkdir()
-    with pytest.raises(StorageError, match="a.pickle"):
+    with pytest.raises(StorageError, match=r"a\.pickle"):
         cache(NumberSample(id="a", data=1))
