@@ -370,7 +370,7 @@ def _snapshot(node: Processor) -> tuple[Processor, type, tuple[Any, ...]]:
 class _Memo:
     """A configuration, and what must stay the same objects for it to hold."""
 
-    upstream: tuple[Processor, ...]
+    upstream: tuple[Processor, ...]  # held, so no other object can take their ids
     nodes: tuple[tuple[Processor, type, tuple[Any, ...]], ...]
     config: CacheConfig
     folder: str
