@@ -52,7 +52,9 @@ def notebook_steps() -> tuple[type[Any], type[Any]]:
 
 def swap_code(cls: type[Any], body: str) -> None:
     """Replace ``cls.process``'s code object in place, as ``%autoreload 2`` does."""
-    replacement = define(f"def process(self, sample):\n    {body}\n    return sample\n", "process")
+    replacement: Any = define(
+        f"def process(self, sample):\n    {body}\n    return sample\n", "process"
+    )
     cls.process.__code__ = replacement.__code__
 
 
@@ -62,7 +64,8 @@ def big_sample(sample_id: str = "big") -> ArraySample:
 
 def test_code_swapped_in_place_right_after_a_hit_is_a_miss(cache_dir: Path) -> None:
     offset_cls, double_cls = notebook_steps()
-    pipeline = Compose(offset_cls(), Cache(processor=double_cls(), cache_dir=cache_dir))
+    cache = Cache(processor=double_cls(), cache_dir=cache_dir)
+    pipeline = Compose(offset_cls(), cache)
     assert pipeline(NumberSample(id="a", data=1)).data == 4
     assert pipeline(NumberSample(id="a", data=1)).data == 4  # a hit
     swap_code(double_cls, "sample.data = sample.data * 3")  # the wrapped step
@@ -70,16 +73,16 @@ def test_code_swapped_in_place_right_after_a_hit_is_a_miss(cache_dir: Path) -> N
     assert pipeline(NumberSample(id="a", data=1)).data == 6  # a hit of the new code
     swap_code(offset_cls, "sample.data = sample.data + 10")  # a step before the Cache
     assert pipeline(NumberSample(id="a", data=1)).data == 33
-    cache = pipeline.steps[1]
     assert (cache.stats.hits, cache.stats.misses) == (2, 3)
 
 
 def test_parameters_assigned_right_after_a_hit_are_a_miss(cache_dir: Path, tmp_path: Path) -> None:
-    cache = Cache(processor=CountedAdd(step_size=1), cache_dir=cache_dir)
+    wrapped = CountedAdd(step_size=1)
+    cache = Cache(processor=wrapped, cache_dir=cache_dir)
     pipeline = Compose(CountedDouble(), cache)
     for _ in range(2):
         assert pipeline(NumberSample(id="a", data=1)).data == 3
-    cache.processor.step_size = 5  # the wrapped step's parameter
+    wrapped.step_size = 5  # the wrapped step's parameter
     assert pipeline(NumberSample(id="a", data=1)).data == 7
     pipeline.steps[0] = CountedAdd(step_size=2)  # another step before the Cache
     assert pipeline(NumberSample(id="a", data=1)).data == 8
