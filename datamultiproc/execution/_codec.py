@@ -117,13 +117,19 @@ def encode(obj: Any, known_classes: set[str] | None = None) -> list[Any]:
 
 
 def encode_shared(
-    obj: Any, known_classes: set[str] | None = None, *, share: bool = True
+    obj: Any,
+    known_classes: set[str] | None = None,
+    *,
+    share: bool = True,
+    recycler: transport.Recycler | None = None,
 ) -> tuple[list[Any], list[int]]:
     """Like :func:`encode`, but large buffers become anonymous memory files.
 
     Returns the frame pieces and the descriptors to send, in order, over the peer's
     descriptor socket *before* the pieces (then close them). With ``share=False``,
-    or where sharing is unavailable, every buffer is in the pieces.
+    or where sharing is unavailable, every buffer is in the pieces. A ``recycler``
+    (see :func:`read_message`) writes buffers into memory files that came in and
+    are no longer mapped, where there are some.
     """
     buffers: list[pickle.PickleBuffer] = []
     if known_classes is None:
@@ -135,13 +141,14 @@ def encode_shared(
         data = stream.getbuffer()
         known_classes |= pickler.sent  # only once the whole message pickled
     raws = [buffer.raw() for buffer in buffers]
+    new_file = transport.share if recycler is None else recycler.share
     fds: list[int] = []
     lengths = []
     piped = []
     try:
         for raw in raws:
             if share and raw.nbytes >= transport.SHARED_BYTES and transport.available():
-                fds.append(transport.share(raw))
+                fds.append(new_file(raw))
                 lengths.append(_LENGTH.pack(raw.nbytes | _SHARED))
             else:
                 piped.append(raw)
@@ -226,11 +233,13 @@ def write_all(fd: int, pieces: Iterable[Any]) -> None:
             view = view[os.write(fd, view) :]
 
 
-def read_message(fd: int, channel: Any = None) -> Any:
+def read_message(fd: int, channel: Any = None, recycler: transport.Recycler | None = None) -> Any:
     """Read and decode one framed message from a blocking descriptor; ``EOFError`` at end.
 
     ``channel`` is the Unix socket on which the sender passed the descriptors of
-    shared buffers (see :func:`encode_shared`).
+    shared buffers (see :func:`encode_shared`). A ``recycler`` keeps those
+    descriptors open (for the reply) until its ``close()``; without one they are
+    closed once mapped.
     """
     length, count = _HEADER.unpack(_read_exact(fd, _HEADER.size))
     sizes = struct.unpack(f"<{count}Q", _read_exact(fd, 8 * count)) if count else ()
@@ -242,11 +251,12 @@ def read_message(fd: int, channel: Any = None) -> Any:
     received = transport.receive_fds(channel, shared) if shared else []
     used = 0
     buffers = []
+    map_file = transport.map_shared if recycler is None else recycler.map
     try:
         for size in sizes:
             if size & _SHARED:
-                used += 1  # map_shared closes the descriptor, whatever happens
-                buffers.append(transport.map_shared(received[used - 1], size & ~_SHARED))
+                used += 1  # the descriptor is closed or kept, whatever happens
+                buffers.append(map_file(received[used - 1], size & ~_SHARED))
             else:
                 buffers.append(_read_exact(fd, size, array=True))
     finally:

@@ -15,6 +15,15 @@ Lifetime: an array that arrived this way keeps its map alive for as long as the
 array (or any view of it) lives; it is writable, private to its process (no other
 process holds the file) and independent of later runs.
 
+Writing into a fresh memory file costs about twice a plain copy: the kernel
+allocates its pages one by one. A worker therefore writes its results into the
+memory files its inputs came in (a :class:`Recycler`), whose pages exist already,
+but only into a file no array maps any more (the processor replaced the array,
+and nothing kept it): the parent closed its descriptor when it sent the file,
+so no other process can see the new contents. A file whose map is still alive
+(the processor returned the array, a view of it, or kept it somewhere), or that
+was mapped when the worker forked, is never written; results then go into fresh files.
+
 Where ``memfd_create`` or ``socket.send_fds`` is missing (not Linux), or a map
 cannot be made, buffers travel through the pipe as before.
 """
@@ -26,10 +35,19 @@ import functools
 import mmap
 import os
 import socket
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["SHARED_BYTES", "available", "map_shared", "receive_fds", "send_fds", "share"]
+__all__ = [
+    "SHARED_BYTES",
+    "Recycler",
+    "available",
+    "map_shared",
+    "receive_fds",
+    "send_fds",
+    "share",
+]
 
 SHARED_BYTES = 1 << 19  # smaller buffers are cheaper to copy through the pipe
 _MAX_FDS = 250  # the kernel accepts at most 253 descriptors per message
@@ -45,13 +63,18 @@ def share(buffer: Any) -> int:
     """Copy ``buffer`` into a new anonymous memory file; return its descriptor (close-on-exec)."""
     fd = os.memfd_create("datamultiproc", os.MFD_CLOEXEC)
     try:
-        view = memoryview(buffer).cast("B")
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_at_start(fd, buffer)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _write_at_start(fd: int, buffer: Any) -> None:
+    view = memoryview(buffer).cast("B")
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], done)
 
 
 def send_fds(sock: socket.socket, fds: Sequence[int]) -> None:
@@ -89,10 +112,104 @@ def map_shared(fd: int, size: int) -> Any:
         os.close(fd)
 
 
+class Recycler:
+    """Memory files that brought a worker its inputs, kept open to take its results.
+
+    :meth:`map` replaces :func:`map_shared` for incoming buffers and keeps their
+    descriptors; :meth:`share` replaces :func:`share` for outgoing ones and writes
+    into a kept file that no array maps any more, if there is one; :meth:`close`
+    closes the rest. See the module docstring for why this is safe.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> recycler = Recycler()
+    >>> buffer = recycler.map(share(np.ones(4)), 32)  # an input array arrives
+    >>> del buffer  # the processor replaced it: nothing maps the file now
+    >>> fd = recycler.share(np.zeros(4))  # the result goes into the same file
+    >>> recycler.held, os.fstat(fd).st_size
+    ([], 32)
+    >>> os.close(fd)
+    >>> recycler.close()
+    """
+
+    def __init__(self) -> None:
+        # (descriptor, file size, the file's map or None); a file is free once the map is dead.
+        self.held: list[tuple[int, int, Callable[[], object]]] = []
+        _RECYCLERS.add(self)
+
+    def map(self, fd: int, size: int) -> Any:
+        """Like :func:`map_shared`, but keep ``fd`` for :meth:`share` until :meth:`close`."""
+        try:
+            buffer = _map(fd, size)
+            if buffer is None:
+                buffer = _read_copy(fd, size)
+        except BaseException:
+            os.close(fd)
+            raise
+        mapping = getattr(buffer, "mapping", None)
+        self.held.append((fd, size, _unmapped if mapping is None else weakref.ref(mapping)))
+        return buffer
+
+    def share(self, buffer: Any) -> int:
+        """Like :func:`share`, into a kept file no array maps, if any; the caller closes it."""
+        nbytes = memoryview(buffer).nbytes
+        free = [n for n, (_, _, mapping) in enumerate(self.held) if mapping() is None]
+        if not free:
+            return share(buffer)
+        # The closest size: growing a file allocates pages, shrinking one frees them.
+        place = min(free, key=lambda n: abs(self.held[n][1] - nbytes))
+        fd, size, _ = self.held.pop(place)
+        try:
+            if size != nbytes:
+                os.ftruncate(fd, nbytes)
+            _write_at_start(fd, buffer)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def close(self) -> None:
+        """Close the descriptors :meth:`share` did not hand out."""
+        held, self.held = self.held, []
+        for fd, _, _ in held:
+            os.close(fd)
+
+    def forking(self) -> None:
+        """Before a fork: keep out files still mapped, which the child will map too."""
+        self.held = [
+            (fd, size, mapping if mapping() is None else _forever)
+            for fd, size, mapping in self.held
+        ]
+
+
+def _unmapped() -> None:
+    return None
+
+
+_FOREVER = object()
+
+
+def _forever() -> object:
+    return _FOREVER
+
+
+_RECYCLERS: weakref.WeakSet[Recycler] = weakref.WeakSet()
+
+
+def _before_fork() -> None:
+    for recycler in list(_RECYCLERS):
+        recycler.forking()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)
+
+
 class _Mapping:
     """Owns one map; unmaps it when the last buffer over it is freed."""
 
-    __slots__ = ("address", "size")
+    __slots__ = ("__weakref__", "address", "size")
 
     def __init__(self, address: int, size: int) -> None:
         self.address, self.size = address, size

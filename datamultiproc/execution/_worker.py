@@ -36,7 +36,7 @@ from datamultiproc.execution._codec import (
 )
 from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._lifeline import Lifeline, watch_parent
-from datamultiproc.execution._transport import send_fds
+from datamultiproc.execution._transport import Recycler, send_fds
 
 __all__ = [
     "RawFailure",
@@ -171,21 +171,29 @@ class _WorkerState:
         self,
         seq: int,
         key: bytes,
-        items: Sequence[tuple[int, WireState]],
+        items: list[Any],
         progress: Any,
         slot: int,
     ) -> list[WireOutcome]:
+        """Run ``(index, WireState)`` items; each is removed from ``items`` as it starts."""
         pipeline, setup_error = self.pipelines[key]
         outcomes = []
         strings: dict[str, str] = {}
         params = self.params.setdefault(key, {})
         base = 3 * slot
         progress[base] = seq
-        for position, (index, state) in enumerate(items):
+        for position in range(len(items)):
             # The parent reads these to know which sample a dead or stuck worker held.
             progress[base + 2] = time.monotonic()
             progress[base + 1] = position
-            raw = run_sample(pipeline, index, restore_sample(state), setup_error, params)
+            index, state = items[position]
+            # The sample owns its parts from here: an array it replaces is freed (and
+            # its memory file can take a result, see _transport.Recycler).
+            items[position] = None
+            sample = restore_sample(state)
+            del state
+            raw = run_sample(pipeline, index, sample, setup_error, params)
+            del sample
             outcomes.append(shipped(raw, strings))
         progress[base + 1] = -1
         return outcomes
@@ -281,9 +289,11 @@ def worker_main(
         channel = socket.socket(fileno=os.dup(channel_conn.fileno()))
         channel_conn.close()
     state = _WorkerState()
+    recycler = Recycler()  # results go into the memory files the inputs came in
     while True:
+        recycler.close()
         try:
-            message = read_message(task_fd, channel)
+            message = read_message(task_fd, channel, recycler)
         except (EOFError, OSError):
             return
         if message[0] == "pipeline":
@@ -297,7 +307,9 @@ def worker_main(
             outcomes = state.run_chunk(seq, key, items, progress, slot)
             # Wall time sizes chunks; CPU time tells the parent what a sample costs to run.
             reply = (seq, outcomes, time.perf_counter() - started, time.thread_time() - cpu)
-            pieces, fds = encode_shared(reply, peer_known_classes(), share=channel is not None)
+            pieces, fds = encode_shared(
+                reply, peer_known_classes(), share=channel is not None, recycler=recycler
+            )
             if fds:
                 try:
                     send_fds(channel, fds)  # type: ignore[arg-type]
@@ -308,5 +320,6 @@ def worker_main(
             # Drop the chunk now: its arrays may be maps of the parent's shared buffers,
             # which an idle worker must not keep alive until the next message.
             del message, items, outcomes, reply, pieces
+            recycler.close()
         else:
             return
