@@ -35,6 +35,7 @@ from datamultiproc.execution._codec import (
     write_all,
 )
 from datamultiproc.execution._copies import copy_sample
+from datamultiproc.execution._heap import keep_freed_memory, release_if_idle
 from datamultiproc.execution._lifeline import Lifeline, watch_parent
 from datamultiproc.execution._transport import Recycler, send_fds
 
@@ -290,8 +291,10 @@ def worker_main(
         channel_conn.close()
     state = _WorkerState()
     recycler = Recycler()  # results go into the memory files the inputs came in
+    keep_freed_memory()
     while True:
         recycler.close()
+        release_if_idle(task_fd)
         try:
             message = read_message(task_fd, channel, recycler)
         except (EOFError, OSError):
