@@ -263,3 +263,50 @@ def append_save_records(stage_dir: str, configuration: str, worker: int, count: 
     for index in range(count):
         sample_id = f"w{worker}-{index}" + "x" * (index % 50)
         append_record(Path(stage_dir), configuration, f"w{worker}-{index}.pickle", sample_id)
+
+
+# Input arrays a ReuseInput step kept, with a copy of what they held, per worker process.
+_KEPT_INPUTS: list[tuple[np.ndarray, np.ndarray]] = []
+
+
+class ReuseInput(Processor):
+    """Doubles ``sample.array`` in one of the ways a processor may hold on to its input.
+
+    ``how``: ``"new"`` a new array; ``"same"`` the input array itself, doubled in place;
+    ``"view"`` a view of the input (doubled in place, first element dropped); ``"keep"``
+    a new array, the input kept in a module list (and a view of it with ``"keep_view"``).
+    Kept inputs are checked on every later sample in the same process: one that changed
+    raises. ``data`` gets the inodes of the memory files this process holds open.
+    """
+
+    how: str = "new"
+
+    def process(self, sample: ArraySample) -> ArraySample:
+        import os
+
+        for kept, copy in _KEPT_INPUTS:
+            if not np.array_equal(kept, copy):
+                msg = "an input array kept by a processor changed under it"
+                raise RuntimeError(msg)
+        array = sample.array
+        if self.how == "same":
+            array *= 2
+        elif self.how == "view":
+            array *= 2
+            sample.array = array[1:]
+        else:
+            sample.array = array * 2
+            if self.how == "keep":
+                _KEPT_INPUTS.append((array, array.copy()))
+            elif self.how == "keep_view":
+                _KEPT_INPUTS.append((array[5:], array[5:].copy()))
+        del array
+        inodes = []
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{name}").startswith("/memfd:datamultiproc"):
+                    inodes.append(os.fstat(int(name)).st_ino)
+            except OSError:
+                continue
+        sample.data = inodes[0] if len(inodes) == 1 else -len(inodes)
+        return sample

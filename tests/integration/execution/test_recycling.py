@@ -1,0 +1,184 @@
+"""Results written into the memory files their inputs came in: only where nothing maps them."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import time
+
+import numpy as np
+import pytest
+
+from datamultiproc import run
+from datamultiproc.execution import _transport as transport
+from datamultiproc.execution._heap import keep_freed_memory
+from datamultiproc.execution._pool import _IDLE, shutdown_pools
+from tests.helpers import ArraySample, ReuseInput
+
+pytestmark = pytest.mark.skipif(
+    not transport.available(), reason="needs memfd and descriptor passing"
+)
+BIG = transport.SHARED_BYTES // 8 + 1000  # float64 elements: just over the threshold
+
+
+def _memfd_inode(array: np.ndarray) -> int | None:
+    """The inode of the memory file ``array`` is mapped from, or None for private memory."""
+    address = array.__array_interface__["data"][0]
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            parts = line.split()
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            if start <= address < end:
+                return int(parts[4]) if "memfd:datamultiproc" in line else None
+    return None
+
+
+def _memfds(pid: int | str = "self") -> int:
+    count = 0
+    with os.scandir(f"/proc/{pid}/fd") as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                count += os.readlink(entry.path).startswith("/memfd:datamultiproc")
+    with open(f"/proc/{pid}/maps") as maps:
+        count += sum("memfd:datamultiproc" in line for line in maps)
+    return count
+
+
+def _samples(count: int) -> list[ArraySample]:
+    return [
+        ArraySample(id=f"r{i}", array=np.arange(BIG, dtype=np.float64) + i) for i in range(count)
+    ]
+
+
+# -- in one process: the Recycler itself ------------------------------------------------
+
+
+def test_a_file_no_array_maps_takes_the_result_in_place() -> None:
+    recycler = transport.Recycler()
+    incoming = transport.share(np.ones(BIG))
+    inode = os.fstat(incoming).st_ino
+    buffer = recycler.map(incoming, BIG * 8)
+    del buffer
+    result = np.arange(BIG - 10, dtype=np.float64)
+    fd = recycler.share(result)
+    try:
+        assert os.fstat(fd).st_ino == inode
+        assert os.fstat(fd).st_size == result.nbytes  # cut to the result's size
+        np.testing.assert_array_equal(
+            np.frombuffer(transport.map_shared(os.dup(fd), result.nbytes), dtype=np.float64),
+            result,
+        )
+    finally:
+        os.close(fd)
+        recycler.close()
+    assert recycler.held == []
+
+
+@pytest.mark.parametrize("hold", ["array", "view", "buffer"])
+def test_a_file_still_mapped_is_never_written(hold: str) -> None:
+    recycler = transport.Recycler()
+    incoming = transport.share(np.arange(BIG, dtype=np.float64))
+    inode = os.fstat(incoming).st_ino
+    buffer = recycler.map(incoming, BIG * 8)
+    array = np.frombuffer(buffer, dtype=np.float64)
+    kept = {"array": array, "view": array[100:200], "buffer": buffer}[hold]
+    before = bytes(memoryview(kept).cast("B"))
+    del buffer, array
+    fd = recycler.share(np.zeros(BIG))
+    try:
+        assert os.fstat(fd).st_ino != inode  # a fresh file
+        assert bytes(memoryview(kept).cast("B")) == before
+    finally:
+        os.close(fd)
+        recycler.close()
+    assert _memfds() == 1  # the kept map only: every descriptor is closed
+    del kept
+    gc.collect()
+    assert _memfds() == 0
+
+
+@pytest.mark.slow
+def test_a_file_mapped_when_the_process_forked_is_never_written() -> None:
+    recycler = transport.Recycler()
+    incoming = transport.share(np.arange(BIG, dtype=np.float64))
+    inode = os.fstat(incoming).st_ino
+    array = np.frombuffer(recycler.map(incoming, BIG * 8), dtype=np.float64)
+    child = os.fork()
+    if child == 0:  # the child reads its inherited map after the parent wrote its result
+        time.sleep(0.5)
+        os._exit(0 if array[7] == 7.0 and array[-1] == BIG - 1 else 1)
+    del array
+    fd = recycler.share(np.zeros(BIG))
+    try:
+        assert os.fstat(fd).st_ino != inode
+    finally:
+        os.close(fd)
+        recycler.close()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_keep_freed_memory_is_set_where_glibc_is() -> None:
+    import platform
+
+    assert keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
+
+
+# -- real workers -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
+def test_results_come_back_in_the_input_files(start_method: str) -> None:
+    samples = _samples(6)
+    result = run(
+        ReuseInput(how="new"),
+        samples,
+        workers=2,
+        start_method=start_method,
+        chunksize=1,
+        progress=False,
+    )
+    assert result.n_ok == 6, result.failures
+    for i, out in enumerate(result.samples):
+        np.testing.assert_array_equal(out.array, (np.arange(BIG, dtype=np.float64) + i) * 2)
+        assert out.data > 0  # the worker held exactly one memory file: the input's
+        assert _memfd_inode(out.array) == out.data  # and the result came back in it
+        np.testing.assert_array_equal(samples[i].array, np.arange(BIG) + i)  # caller's: intact
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["same", "view", "keep", "keep_view"])
+def test_inputs_a_processor_holds_on_to_are_never_overwritten(how: str) -> None:
+    shutdown_pools()  # fresh workers: no inputs kept by an earlier test
+    samples = _samples(16)
+    result = run(ReuseInput(how=how), samples, workers=2, chunksize=1, progress=False)
+    # A kept input that changed makes every later sample in its worker fail.
+    assert result.n_ok == 16, result.failures[:1]
+    for i, out in enumerate(result.samples):
+        expected = (np.arange(BIG, dtype=np.float64) + i) * 2
+        np.testing.assert_array_equal(out.array, expected[1:] if how == "view" else expected)
+        if how in ("same", "view"):  # the result is the input's map: it came in a new file
+            assert _memfd_inode(out.array) != out.data
+    shutdown_pools()
+
+
+@pytest.mark.slow
+def test_recycling_leaves_no_descriptor_or_map_behind() -> None:
+    gc.collect()
+    assert _memfds() == 0
+    for how in ("new", "same", "keep"):
+        result = run(ReuseInput(how=how), _samples(12), workers=2, progress=False)
+        assert result.n_ok == 12, result.failures[:1]
+        del result
+    workers = [w.process.pid for pool in _IDLE.values() for w in pool.live()]
+    assert workers
+    # Kept inputs ("keep") are the processor's own maps; no descriptor stays open.
+    for pid in workers:
+        with os.scandir(f"/proc/{pid}/fd") as entries:
+            links = [os.readlink(e.path) for e in entries if not e.name.startswith(".")]
+        assert not [link for link in links if link.startswith("/memfd:")]
+    shutdown_pools()
+    gc.collect()
+    assert _memfds() == 0
