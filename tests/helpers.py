@@ -310,3 +310,14 @@ class ReuseInput(Processor):
                 continue
         sample.data = inodes[0] if len(inodes) == 1 else -len(inodes)
         return sample
+
+
+class Churn(Processor):
+    """Allocates ``mib`` MiB in 4 MiB arrays at once, then frees them."""
+
+    mib: int = 96
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        arrays = [np.ones(1 << 19) for _ in range(self.mib // 4)]
+        sample.data = int(sum(float(a[0]) for a in arrays))
+        return sample

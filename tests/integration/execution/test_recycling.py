@@ -1,4 +1,5 @@
-"""Results written into the memory files their inputs came in: only where nothing maps them."""
+"""Worker memory on large arrays: results written into the memory files their inputs came
+in (only where nothing maps them), freed memory kept while busy and given back when idle."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 from datamultiproc import run
 from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._heap import keep_freed_memory
+from datamultiproc.execution._multiprocess import MultiprocessBackend
 from datamultiproc.execution._pool import _IDLE, shutdown_pools
-from tests.helpers import ArraySample, ReuseInput
+from tests.helpers import AddStep, ArraySample, Churn, NumberSample, ReuseInput
 
 pytestmark = pytest.mark.skipif(
     not transport.available(), reason="needs memfd and descriptor passing"
@@ -182,3 +184,29 @@ def test_recycling_leaves_no_descriptor_or_map_behind() -> None:
     shutdown_pools()
     gc.collect()
     assert _memfds() == 0
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    msg = "no VmRSS"
+    raise AssertionError(msg)
+
+
+@pytest.mark.slow
+def test_an_idle_worker_gives_back_the_memory_it_kept_while_busy() -> None:
+    shutdown_pools()
+    backend = MultiprocessBackend(1, inline=False)
+    run(AddStep(), [NumberSample(id="w", data=0)], backend=backend, progress=False)
+    (pid,) = [w.process.pid for pool in _IDLE.values() for w in pool.live()]
+    before = _rss_mib(pid)
+    samples = [NumberSample(id=f"c{i}", data=i) for i in range(4)]
+    result = run(Churn(mib=96), samples, backend=backend, progress=False)
+    assert result.n_ok == 4, result.failures
+    deadline = time.monotonic() + 5
+    while _rss_mib(pid) > before + 48 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rss_mib(pid) < before + 48  # 96 MiB were freed in the worker: not kept
+    shutdown_pools()
