@@ -7,9 +7,9 @@ the result and temporaries, freeing them once the result is sent) then pays the
 kernel for every page again on every sample: on a 4 MiB array, about as much
 time as the arithmetic itself. So while a worker has samples to run it keeps
 what it frees (up to :data:`_KEEP_BYTES` at the top of the heap, blocks up to
-:data:`_MMAP_BYTES` from the heap), and when it goes idle (no message waiting)
-it hands every free page back (``malloc_trim``), so an idle warm pool holds no
-more memory than before.
+:data:`_MMAP_BYTES` from the heap), and when it goes idle (no message for
+:data:`_IDLE_SECONDS`) it hands every free page back (``malloc_trim``), so an
+idle warm pool holds no more memory than before.
 
 Only with glibc; elsewhere both functions do nothing.
 """
@@ -27,6 +27,7 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _KEEP_BYTES = 256 << 20  # free memory at the top of the heap kept while busy
 _MMAP_BYTES = 32 << 20  # glibc's largest allowed value on 64-bit systems
+_IDLE_SECONDS = 0.05  # a parent that is merely late with the next message is not idleness
 
 
 @functools.cache
@@ -56,8 +57,10 @@ def keep_freed_memory() -> bool:
     )
 
 
-def release_if_idle(fd: int) -> bool:
-    """Give free memory back to the kernel unless ``fd`` has data waiting; ``True`` if done.
+def release_if_idle(fd: int, wait: float = _IDLE_SECONDS) -> bool:
+    """Give free memory back to the kernel unless data arrives on ``fd`` within ``wait`` s.
+
+    Returns ``True`` if memory was given back. Returns as soon as data arrives.
 
     Examples
     --------
@@ -73,7 +76,7 @@ def release_if_idle(fd: int) -> bool:
     libc = _glibc()
     if libc is None:
         return False
-    readable, _, _ = select.select([fd], [], [], 0)
+    readable, _, _ = select.select([fd], [], [], wait)
     if readable:
         return False
     libc.malloc_trim(0)
