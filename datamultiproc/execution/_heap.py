@@ -25,7 +25,7 @@ __all__ = ["keep_freed_memory", "release_if_idle"]
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-_KEEP_BYTES = 256 << 20  # free memory at the top of the heap kept while busy
+_KEEP_BYTES = 64 << 20  # free memory at the top of the heap kept while busy
 _MMAP_BYTES = 32 << 20  # glibc's largest allowed value on 64-bit systems
 _IDLE_SECONDS = 0.05  # a parent that is merely late with the next message is not idleness
 
