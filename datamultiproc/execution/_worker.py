@@ -275,7 +275,10 @@ def worker_main(
 
     The worker ignores SIGINT: a notebook interrupt signals the whole process
     group, and the parent decides what happens to its workers. It exits at once
-    when the parent dies, even mid-sample (see :mod:`._lifeline`).
+    when the parent dies, even mid-sample (see :mod:`._lifeline`). Large results go
+    back in the memory files their inputs came in where nothing maps those any more
+    (see :class:`~._transport.Recycler`); freed memory is kept while samples keep
+    coming and given back when the worker goes idle (see :mod:`._heap`).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
