@@ -316,6 +316,7 @@ def worker_main(
             pieces, fds = encode_shared(
                 reply, peer_known_classes(), share=channel is not None, recycler=recycler
             )
+            recycler.close()  # files still mapped: no descriptor outlives the reply
             if fds:
                 try:
                     send_fds(channel, fds)  # type: ignore[arg-type]
@@ -326,6 +327,5 @@ def worker_main(
             # Drop the chunk now: its arrays may be maps of the parent's shared buffers,
             # which an idle worker must not keep alive until the next message.
             del message, items, outcomes, reply, pieces
-            recycler.close()
         else:
             return
