@@ -76,8 +76,9 @@ def release_if_idle(fd: int, wait: float = _IDLE_SECONDS) -> bool:
     libc = _glibc()
     if libc is None:
         return False
-    readable, _, _ = select.select([fd], [], [], wait)
-    if readable:
+    poller = select.poll()  # not select(): descriptors may be numbered above 1023
+    poller.register(fd, select.POLLIN)
+    if poller.poll(wait * 1000):
         return False
     libc.malloc_trim(0)
     return True

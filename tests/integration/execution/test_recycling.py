@@ -13,7 +13,7 @@ import pytest
 
 from datamultiproc import run
 from datamultiproc.execution import _transport as transport
-from datamultiproc.execution._heap import keep_freed_memory
+from datamultiproc.execution._heap import keep_freed_memory, release_if_idle
 from datamultiproc.execution._multiprocess import MultiprocessBackend
 from datamultiproc.execution._pool import _IDLE, shutdown_pools
 from tests.helpers import AddStep, ArraySample, Churn, NumberSample, ReuseInput
@@ -125,6 +125,22 @@ def test_keep_freed_memory_is_set_where_glibc_is() -> None:
     import platform
 
     assert keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
+
+
+def test_idleness_is_checked_on_descriptors_above_1023() -> None:
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] <= 1500:
+        pytest.skip("needs more than 1,500 descriptors")
+    read_end, write_end = os.pipe()
+    high = os.dup2(read_end, 1500)  # a forked worker inherits the parent's numbering
+    try:
+        assert release_if_idle(high, wait=0) == keep_freed_memory()
+        os.write(write_end, b"x")
+        assert not release_if_idle(high, wait=0)
+    finally:
+        for fd in (read_end, write_end, high):
+            os.close(fd)
 
 
 # -- real workers -----------------------------------------------------------------------
