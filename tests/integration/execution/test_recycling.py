@@ -150,14 +150,8 @@ def test_idleness_is_checked_on_descriptors_above_1023() -> None:
 @pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
 def test_results_come_back_in_the_input_files(start_method: str) -> None:
     samples = _samples(6)
-    result = run(
-        ReuseInput(how="new"),
-        samples,
-        workers=2,
-        start_method=start_method,
-        chunksize=1,
-        progress=False,
-    )
+    backend = MultiprocessBackend(2, start_method, inline=False)  # every sample in a worker
+    result = run(ReuseInput(how="new"), samples, backend=backend, chunksize=1, progress=False)
     assert result.n_ok == 6, result.failures
     for i, out in enumerate(result.samples):
         np.testing.assert_array_equal(out.array, (np.arange(BIG, dtype=np.float64) + i) * 2)
@@ -171,7 +165,8 @@ def test_results_come_back_in_the_input_files(start_method: str) -> None:
 def test_inputs_a_processor_holds_on_to_are_never_overwritten(how: str) -> None:
     shutdown_pools()  # fresh workers: no inputs kept by an earlier test
     samples = _samples(16)
-    result = run(ReuseInput(how=how), samples, workers=2, chunksize=1, progress=False)
+    backend = MultiprocessBackend(2, inline=False)
+    result = run(ReuseInput(how=how), samples, backend=backend, chunksize=1, progress=False)
     # A kept input that changed makes every later sample in its worker fail.
     assert result.n_ok == 16, result.failures[:1]
     for i, out in enumerate(result.samples):
@@ -187,7 +182,8 @@ def test_recycling_leaves_no_descriptor_or_map_behind() -> None:
     gc.collect()
     assert _memfds() == 0
     for how in ("new", "same", "keep"):
-        result = run(ReuseInput(how=how), _samples(12), workers=2, progress=False)
+        backend = MultiprocessBackend(2, inline=False)
+        result = run(ReuseInput(how=how), _samples(12), backend=backend, progress=False)
         assert result.n_ok == 12, result.failures[:1]
         del result
     workers = [w.process.pid for pool in _IDLE.values() for w in pool.live()]
