@@ -7,24 +7,120 @@ the values samples usually hold: immutable scalars and strings are shared, lists
 tuples, dicts and numpy arrays are copied directly, anything else goes through
 ``copy.deepcopy``. One memo per sample keeps shared objects shared, as pickling
 and ``deepcopy`` do.
+
+Most samples of cheap pipelines hold only immutable values (numbers, strings,
+tuples of them) and a history of ``(stage, params)`` string pairs. For those a
+shallow copy, with each list of immutable values copied, already *is* the deep
+copy; :func:`copy_sample` checks that per sample, in one pass over the fields, and
+takes the full path otherwise (a list shared by two fields, an array, a dict, a
+nested model, extra fields, private attributes).
 """
 
 from __future__ import annotations
 
 import copy
+import datetime
+import decimal
+import enum
+import fractions
 from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 
 __all__ = ["copy_sample"]
 
 _T = TypeVar("_T")
 _ATOMIC = frozenset({int, float, str, bool, bytes, complex, type(None)})
+# Values deepcopy may share or recreate as it likes: nothing can change them in place.
+_IMMUTABLE = _ATOMIC | {
+    range,
+    datetime.date,
+    datetime.datetime,
+    datetime.time,
+    datetime.timedelta,
+    decimal.Decimal,
+    fractions.Fraction,
+    np.bool_,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.float16,
+    np.float32,
+    np.float64,
+    np.complex64,
+    np.complex128,
+}
 _set = object.__setattr__
+# pydantic's slots, set through their descriptors (faster than object.__setattr__).
+_slots = BaseModel.__dict__
+_set_extra = _slots["__pydantic_extra__"].__set__
+_set_fields_set = _slots["__pydantic_fields_set__"].__set__
+_set_private = _slots["__pydantic_private__"].__set__
 
 
 def copy_sample(sample: _T) -> _T:
     """Return a deep copy of a pydantic model, like ``model_copy(deep=True)``."""
+    if sample.__pydantic_extra__ is None and sample.__pydantic_private__ is None:  # type: ignore[attr-defined]
+        fields = _flat_copy(sample.__dict__)
+        if fields is not None:
+            cls = type(sample)
+            new = cls.__new__(cls)
+            _set(new, "__dict__", fields)
+            _set_extra(new, None)
+            _set_fields_set(new, set(sample.__pydantic_fields_set__))  # type: ignore[attr-defined]
+            _set_private(new, None)
+            return new
+    return _deep_copy_sample(sample)
+
+
+def _flat_copy(state: dict[str, Any]) -> dict[str, Any] | None:
+    """Copy ``state`` if a shallow copy (lists copied) is a deep copy; else return ``None``.
+
+    That is when every value is immutable (see :func:`_immutable`) or a list of
+    immutable values that no other field holds too (the copy must keep it shared).
+    """
+    fields = state.copy()
+    lists: list[int] | None = None
+    for name, value in state.items():
+        kind = type(value)
+        if kind in _ATOMIC:
+            continue
+        if kind is list:
+            for item in value:
+                if type(item) not in _ATOMIC and not _immutable(item):
+                    return None
+            if lists is None:
+                lists = [id(value)]
+            elif id(value) in lists:
+                return None
+            else:
+                lists.append(id(value))
+            fields[name] = value.copy()
+        elif not _immutable(value):
+            return None
+    return fields
+
+
+def _immutable(value: Any) -> bool:
+    """Whether nothing can change ``value`` or anything in it (so a copy may share it)."""
+    kind = type(value)
+    if kind in _IMMUTABLE or isinstance(value, enum.Enum):  # deepcopy keeps enum members
+        return True
+    if kind is tuple or kind is frozenset:
+        for item in value:
+            if type(item) not in _ATOMIC and not _immutable(item):
+                return False
+        return True
+    return False
+
+
+def _deep_copy_sample(sample: _T) -> _T:
     cls = type(sample)
     new = cls.__new__(cls)
     memo: dict[int, Any] = {}

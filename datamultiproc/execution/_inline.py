@@ -28,9 +28,17 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from datamultiproc.core import BaseSample, Processor, SampleRecord
+from datamultiproc.core import BaseSample, Processor, SampleRecord, StepRecord, recording
+from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._job import Outcome, to_outcome
-from datamultiproc.execution._worker import RawFailure, prepare_pipeline, run_sample
+from datamultiproc.execution._worker import (
+    RawFailure,
+    RawOutcome,
+    copy_failure,
+    prepare_pipeline,
+    raw_failure,
+    run_sample,
+)
 
 __all__ = ["PARENT", "InlinePolicy", "ParentRunner"]
 
@@ -87,24 +95,53 @@ class ParentRunner:
         """Process ``items`` here, in order, until ``deadline`` (``time.perf_counter()``).
 
         Returns the outcomes of the items processed (at least one); never raises
-        ``Exception``.
+        ``Exception``. Does what :func:`~datamultiproc.execution._worker.run_sample`
+        with ``copy_input=True`` does for each sample, in one loop: one recorder for
+        the chunk (its records start afresh per sample), the pipeline's step called
+        without the public ``__call__``'s input check (every item is a sample copy).
         """
         self.prepare()
         pipeline, setup_error, params = self.pipeline, self.setup_error, self.params
         assert pipeline is not None
+        if setup_error is not None:
+            return [to_outcome(run_sample(pipeline, i, s, setup_error), PARENT) for i, s in items]
+        if type(pipeline).__call__ is Processor.__call__:
+            step, upstream = pipeline._run_step, ()
+        else:  # a pipeline with its own __call__: keep it
+            step, upstream = _call_with, pipeline
         outcomes: list[Outcome] = []
+        append = outcomes.append
         clock = time.perf_counter
-        for index, sample in items:
-            if outcomes and clock() > deadline:
-                break
-            raw = run_sample(pipeline, index, sample, setup_error, params, copy_input=True)
-            if raw[4] is None:
-                # The steps are StepRecords already: skip to_outcome's conversion.
-                record = _new(SampleRecord, (index, raw[1], PARENT, "ok", raw[3]))
-                outcomes.append(_new(Outcome, (index, raw[2], record, None)))
-            else:
-                outcomes.append(to_outcome(raw, PARENT))
+        with recording(params) as recorder:
+            for index, sample in items:
+                if outcomes and clock() > deadline:
+                    break
+                sample_id = sample.id
+                try:
+                    copy = copy_sample(sample)
+                except Exception as exc:
+                    append(_failed(index, sample_id, (), copy_failure(exc)))
+                    continue
+                recorder.records = records = []
+                try:
+                    result = step(copy, upstream)
+                except Exception as exc:
+                    append(_failed(index, sample_id, tuple(records), raw_failure(exc)))
+                    continue
+                # tuple.__new__ skips the named tuples' Python-level constructors.
+                record = _new(SampleRecord, (index, sample_id, PARENT, "ok", tuple(records)))
+                append(_new(Outcome, (index, result, record, None)))
         return outcomes
+
+
+def _call_with(sample: Any, pipeline: Any) -> Any:
+    return pipeline(sample)
+
+
+def _failed(
+    index: int, sample_id: str, steps: tuple[StepRecord, ...], failure: RawFailure
+) -> Outcome:
+    return to_outcome(RawOutcome(index, sample_id, None, steps, failure), PARENT)
 
 
 _KEPT_PIPELINES = 4

@@ -43,8 +43,10 @@ __all__ = [
     "RawFailure",
     "RawOutcome",
     "WireOutcome",
+    "copy_failure",
     "lost_outcome",
     "prepare_pipeline",
+    "raw_failure",
     "run_payload",
     "run_sample",
     "shipped",
@@ -102,7 +104,7 @@ def run_sample(
         try:
             sample = copy_sample(sample)
         except Exception as exc:
-            return RawOutcome(index, sample_id, None, (), _copy_failure(exc))
+            return RawOutcome(index, sample_id, None, (), copy_failure(exc))
     with recording(params) as recorder:
         try:
             result = pipeline(sample)
@@ -128,7 +130,8 @@ def lost_outcome(index: int, sample_id: str, message: str) -> RawOutcome:
     )
 
 
-def _copy_failure(exc: Exception) -> RawFailure:
+def copy_failure(exc: Exception) -> RawFailure:
+    """Describe a sample that :func:`~datamultiproc.execution._copies.copy_sample` cannot copy."""
     message = (
         f"cannot copy the sample ({type(exc).__name__}: {exc}); in-process backends run "
         "on deep copies so the caller's samples stay unchanged: make its fields copyable"
