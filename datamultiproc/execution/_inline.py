@@ -153,7 +153,8 @@ _MIN_CHUNKS = 3
 _PROBE_SAMPLES = 32
 _INLINE_SECONDS = 0.02  # parent time one inline chunk should take
 _MAX_INLINE_CHUNK = 4096
-_RETRY_SECONDS = 0.1  # after a probe that lost, wait this long (doubling) before the next
+_WORK_DECAY = 0.7  # weight of the earlier chunks in the estimate of a worker's CPU per sample
+_RETRY_SECONDS = 0.02  # after a probe that lost, wait this long (doubling) before the next
 _MAX_RETRY_SECONDS = 60.0
 _MARGIN = 1.2  # hysteresis between the two modes
 # Probe only samples whose processing costs a worker at most this many times what
@@ -191,6 +192,7 @@ class InlinePolicy:
         self.returned = 0  # samples back from workers after the first chunk
         self.chunks = 0
         self.work: float | None = None
+        self.work_cpu = self.work_samples = 0.0
         self.inline: float | None = None
         self.active = False
         self.probing = False
@@ -206,8 +208,11 @@ class InlinePolicy:
 
     def observe_results(self, samples: int, cpu_seconds: float) -> None:
         """Note a chunk of ``samples`` back from a worker that spent ``cpu_seconds`` on it."""
-        per_sample = cpu_seconds / max(samples, 1)
-        self.work = per_sample if self.work is None else 0.7 * self.work + 0.3 * per_sample
+        # Weighted by samples, recent chunks more: the first chunks (a few samples, each
+        # paying a chunk's fixed costs) must not hold the estimate up for long.
+        self.work_cpu = _WORK_DECAY * self.work_cpu + cpu_seconds
+        self.work_samples = _WORK_DECAY * self.work_samples + max(samples, 1)
+        self.work = self.work_cpu / self.work_samples
         if self.active:
             return  # retries finishing while the parent works say nothing about the pace
         now, cpu = time.perf_counter(), time.thread_time()
