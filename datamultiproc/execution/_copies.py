@@ -113,7 +113,7 @@ def _immutable(value: Any) -> bool:
     if kind in _IMMUTABLE or isinstance(value, enum.Enum):  # deepcopy keeps enum members
         return True
     if kind is tuple or kind is frozenset:
-        for item in value:
+        for item in value:  # noqa: SIM110 (a plain loop: all() over a generator costs more)
             if type(item) not in _ATOMIC and not _immutable(item):
                 return False
         return True

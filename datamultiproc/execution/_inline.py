@@ -133,6 +133,48 @@ class ParentRunner:
                 append(_new(Outcome, (index, result, record, None)))
         return outcomes
 
+    def run_measured(
+        self,
+        items: Sequence[tuple[int, BaseSample]],
+        policy: InlinePolicy,
+        *,
+        queued: int | None = None,
+    ) -> list[Outcome]:
+        """Run an inline chunk that ``policy`` asked for, and report its time to it.
+
+        Returns the outcomes of the items processed, in order (at least one; the rest
+        ran out of time and go to the workers). A probe is timed in groups of
+        :data:`_PROBE_GROUP` samples and the fastest group counts: a moment the parent
+        lost to other programs (or to a profiler) must not decide the run, while
+        samples that are slow throughout (waiting on I/O) are slow in every group.
+        With ``queued`` (the samples the workers hold), a probe also stops once the
+        workers would have run those at their pace, so they never wait for it.
+        """
+        self.prepare()  # not part of the measured time
+        started = time.perf_counter()
+        deadline = policy.deadline(len(items), started)
+        pace = policy.pace
+        if policy.probing and pace is not None and queued is not None:
+            deadline = min(deadline, started + queued * pace)
+        if not policy.probing:
+            outcomes = self.run(items, deadline)
+            policy.observe_inline(time.perf_counter() - started, len(outcomes))
+            return outcomes
+        outcomes = []
+        fastest = math.inf
+        for start in range(0, len(items), _PROBE_GROUP):
+            group = items[start : start + _PROBE_GROUP]
+            lap = time.perf_counter()
+            if outcomes and lap > deadline:
+                break
+            done = self.run(group, deadline)
+            fastest = min(fastest, (time.perf_counter() - lap) / len(done))
+            outcomes += done
+            if len(done) < len(group):
+                break
+        policy.observe_inline(fastest, 1)
+        return outcomes
+
 
 def _call_with(sample: Any, pipeline: Any) -> Any:
     return pipeline(sample)
@@ -151,6 +193,7 @@ _KEPT: OrderedDict[bytes, tuple[Any, RawFailure | None, dict[int, Any]]] = Order
 _MIN_MEASURED = 32
 _MIN_CHUNKS = 3
 _PROBE_SAMPLES = 32
+_PROBE_GROUP = 8  # a probe is timed in groups of this many samples
 _INLINE_SECONDS = 0.02  # parent time one inline chunk should take
 _MAX_INLINE_CHUNK = 4096
 _WORK_DECAY = 0.7  # weight of the earlier chunks in the estimate of a worker's CPU per sample
@@ -229,9 +272,12 @@ class InlinePolicy:
         return (self.last_cpu - self.first_cpu) / max(self.returned, 1)
 
     def observe_inline(self, seconds: float, samples: int) -> None:
-        """Fold the time of an inline chunk into the estimate."""
+        """Fold the time of an inline chunk into the estimate (a probe's replaces it)."""
         per_sample = seconds / max(samples, 1)
-        self.inline = per_sample if self.inline is None else 0.5 * self.inline + 0.5 * per_sample
+        if self.inline is None or self.probing:
+            self.inline = per_sample  # a probe is a fresh look: no stale outlier lingers
+        else:
+            self.inline = 0.5 * self.inline + 0.5 * per_sample
         pace = self.pace
         if self.probing and pace is not None and self.inline * _MARGIN >= pace:
             self.next_probe = time.monotonic() + self.retry_seconds  # lost: back off

@@ -194,16 +194,10 @@ class _Scheduler:
         if not items:
             return []
         self.sizer.took(len(items))
-        self.parent.prepare()  # not part of the measured time
-        started = time.perf_counter()
-        deadline = self.policy.deadline(len(items), started)
-        if self.policy.probing and self.policy.pace is not None:
-            # The workers keep going only on the chunks they hold: a probe must not
-            # outlast those, or they wait for the parent (e.g. on large arrays).
-            queued = sum(len(c.items) for w in self.pool.live() for c in w.in_flight)
-            deadline = min(deadline, started + queued * self.policy.pace)
-        outcomes = self.parent.run(items, deadline)
-        self.policy.observe_inline(time.perf_counter() - started, len(outcomes))
+        # The workers keep going only on the chunks they hold: a probe must not outlast
+        # those, or they wait for the parent (e.g. on large arrays).
+        queued = sum(len(c.items) for w in self.pool.live() for c in w.in_flight)
+        outcomes = self.parent.run_measured(items, self.policy, queued=queued)
         # Past the deadline: the rest go to the workers.
         self.retry.extend(_Pending(index, sample, 0) for index, sample in items[len(outcomes) :])
         return outcomes
