@@ -22,8 +22,10 @@ from tests.helpers import (
     Burn,
     FailOn,
     ListSample,
+    Measure,
     SetupLog,
     number_samples,
+    tile_samples,
 )
 
 
@@ -150,6 +152,29 @@ def test_parent_never_mutates_inputs_in_place() -> None:
     assert _workers(result)["parent"] > 0
     assert all(s.values == [i] for i, s in enumerate(inputs))
     assert all(s.values == [i, -1] for i, s in enumerate(result.samples))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("parent_takes_part")
+def test_parent_leaves_immutable_and_mixed_inputs_unchanged() -> None:
+    # Immutable-only samples (the shallow fast copy), with a history already.
+    numbers = number_samples(400)
+    for sample in numbers:
+        sample.processing_history.append(("Load", "x=1"))
+    result = run(AddStep(), numbers, workers=2, progress=False)
+    assert _workers(result)["parent"] > 0
+    assert [s.data for s in numbers] == list(range(400))
+    assert all(s.processing_history == [("Load", "x=1")] for s in numbers)
+    assert all(
+        s.processing_history == [("Load", "x=1"), ("AddStep", "step_size=1")] for s in result
+    )
+    # Arrays changed in place and dicts replaced: the full copy.
+    tiles = tile_samples(200)  # uint8 pixels: values stay under 256
+    result = run(Measure(scribble=True), tiles, workers=2, progress=False)
+    assert _workers(result)["parent"] > 0
+    assert all(t.pixels.tolist() == [i, i + 1, i + 2, i + 3] for i, t in enumerate(tiles))
+    assert all(t.features == {} for t in tiles)
+    assert all(t.pixels.tolist() == [i + 1, i + 2, i + 3, i + 4] for i, t in enumerate(result))
 
 
 @pytest.mark.slow
