@@ -25,7 +25,7 @@ import math
 import pickle
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from datamultiproc.core import BaseSample, Processor, SampleRecord, StepRecord, recording
@@ -105,9 +105,9 @@ class ParentRunner:
         assert pipeline is not None
         if setup_error is not None:
             return [to_outcome(run_sample(pipeline, i, s, setup_error), PARENT) for i, s in items]
-        if type(pipeline).__call__ is Processor.__call__:
-            step, upstream = pipeline._run_step, ()
-        else:  # a pipeline with its own __call__: keep it
+        step: Callable[[Any, Any], Any] = pipeline._run_step
+        upstream: Any = ()
+        if type(pipeline).__call__ is not Processor.__call__:  # its own __call__: keep it
             step, upstream = _call_with, pipeline
         outcomes: list[Outcome] = []
         append = outcomes.append
@@ -122,7 +122,8 @@ class ParentRunner:
                 except Exception as exc:
                     append(_failed(index, sample_id, (), copy_failure(exc)))
                     continue
-                recorder.records = records = []
+                records: list[StepRecord] = []
+                recorder.records = records
                 try:
                     result = step(copy, upstream)
                 except Exception as exc:

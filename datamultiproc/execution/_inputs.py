@@ -48,6 +48,9 @@ class InputReader:
         Number of items when the input has a length, else the ``total`` hint (or ``None``).
     rejected
         Failed outcomes of bad items found while reading lazily.
+    lazy
+        Whether the input is read lazily (anything but a list or tuple); only then
+        can items be rejected as they are read.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class InputReader:
     ) -> None:
         self.rejected: deque[Outcome] = deque()
         self.total = len(samples) if isinstance(samples, Sized) else total
+        self.lazy = not isinstance(samples, (list, tuple))
         if isinstance(samples, (list, tuple)):
             _check_all(samples)
             self._items: Iterator[Item] = enumerate(samples)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import inspect
+import operator
 import threading
 import time
 import weakref
@@ -153,7 +154,7 @@ def run(
     before = reasons_before_run(session.job.pipeline)  # new configurations, before entries appear
     started = time.perf_counter()
     with _gc_paused(session.backend.name in ("process", "dask")):
-        outcomes = sorted(session.outcomes(), key=lambda outcome: outcome.index)
+        outcomes = sorted(session.outcomes(), key=_index)
     result: RunResult[SampleT] = RunResult(
         samples=[o.sample for o in outcomes if o.failure is None],  # type: ignore[misc]
         failures=[o.failure for o in outcomes if o.failure is not None],
@@ -305,9 +306,11 @@ class _Session:
             )
         )
         stream = self.backend.map(self.job, iter(self.reader))
+        # Only a lazy input can reject items as it goes (a list is checked before).
+        outcomes = _with_rejected(stream, self.reader) if self.reader.lazy else stream
         finished = False
         try:
-            for outcome in _with_rejected(stream, self.reader):
+            for outcome in outcomes:
                 self._count(outcome)
                 yield outcome
             finished = True
@@ -356,6 +359,9 @@ class _Session:
     def _emit(self, event: RunEvent) -> None:
         if self.sink is not None:
             self.sink.handle(event)
+
+
+_index = operator.itemgetter(0)  # an Outcome's index, at C speed
 
 
 def _no_generator() -> None:
