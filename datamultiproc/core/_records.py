@@ -145,17 +145,13 @@ class StepRecorder:
         memo = self.params
         if memo is None:
             return str(processor.describe_params())
-        values = tuple(processor.__dict__.values())
         known = memo.get(id(processor))
-        if (
-            known is not None
-            and known[0] is processor
-            and len(known[1]) == len(values)
-            and all(map(operator.is_, known[1], values))
-        ):
-            return known[2]
+        if known is not None and known[0] is processor:
+            values = processor.__dict__.values()  # compared without building a tuple
+            if len(known[1]) == len(values) and all(map(operator.is_, known[1], values)):
+                return known[2]
         text = str(processor.describe_params())
-        memo[id(processor)] = (processor, values, text)
+        memo[id(processor)] = (processor, tuple(processor.__dict__.values()), text)
         return text
 
     def add(
