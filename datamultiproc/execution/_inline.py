@@ -199,7 +199,7 @@ _INLINE_SECONDS = 0.02  # parent time one inline chunk should take
 _MAX_INLINE_CHUNK = 4096
 _WORK_DECAY = 0.7  # weight of the earlier chunks in the estimate of a worker's CPU per sample
 _RETRY_SECONDS = 0.02  # after a probe that lost, wait this long (doubling) before the next
-_MAX_RETRY_SECONDS = 60.0
+_MAX_RETRY_SECONDS = 2.0  # so noise never keeps the parent out for long
 _MARGIN = 1.2  # hysteresis between the two modes
 # Probe only samples whose processing costs a worker at most this many times what
 # moving one costs the parent (the worker's figure includes its own unpickling).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tests.helpers import (
     ListSample,
     Measure,
     SetupLog,
+    SleepOn,
     number_samples,
     tile_samples,
 )
@@ -96,6 +98,43 @@ def test_policy_backs_off_after_a_lost_probe() -> None:
     policy.observe_inline(0.05, 1)  # one sample took longer than the workers' pace
     assert policy.chunk_size() == 0
     assert policy.retry_seconds == 2 * _inline._RETRY_SECONDS
+
+
+def test_a_stalled_probe_costs_one_back_off_not_the_run() -> None:
+    policy = InlinePolicy()
+    _measured(policy, pace=20e-6, work=5e-6)
+    assert policy.chunk_size() > 0
+    policy.observe_inline(300e-6, 1)  # the parent was descheduled during the probe: lost
+    assert policy.chunk_size() == 0
+    assert policy.next_probe - time.monotonic() <= _inline._RETRY_SECONDS
+    policy.next_probe = 0.0  # the back-off is over
+    assert policy.chunk_size() > 0
+    policy.observe_inline(5e-6, 1)  # a fresh measurement, not averaged with the stall
+    assert policy.chunk_size() > 0
+    assert policy.active
+
+
+def test_a_probe_counts_its_fastest_group_of_samples() -> None:
+    from datamultiproc.execution._codec import encode_pipeline
+    from datamultiproc.execution._inline import ParentRunner
+
+    # The 11th sample (in the second group) stalls for 20 ms; the workers' pace is 200 µs.
+    runner = ParentRunner(*encode_pipeline(SleepOn(ids=["s10"], seconds=0.02)))
+    policy = InlinePolicy()
+    _measured(policy, pace=200e-6, work=5e-6)
+    probe = policy.chunk_size()
+    assert policy.probing
+    items = list(enumerate(number_samples(probe)))
+    outcomes = runner.run_measured(items, policy)
+    # Past the probe's deadline after the stalled sample: the rest go to the workers...
+    assert [o.index for o in outcomes] == list(range(11))
+    assert all(o.record.worker == "parent" for o in outcomes)
+    # ...but the first group shows what a sample costs here: the parent takes over.
+    assert policy.inline is not None
+    assert policy.inline < 200e-6 / _inline._MARGIN
+    assert policy.chunk_size() > 0
+    assert policy.active
+    runner.release(keep=False)
 
 
 def test_policy_disabled() -> None:
