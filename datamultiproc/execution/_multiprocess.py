@@ -190,6 +190,8 @@ class _Scheduler:
         size = self.policy.chunk_size()
         if not size or self.job.stop.is_set():
             return []
+        if self.sizer.bytes_per_sample:  # the byte cap of chunks holds for inline ones too
+            size = min(size, max(1, int(_TARGET_BYTES / self.sizer.bytes_per_sample)))
         items = self.feeder.read(size)
         if not items:
             return []
