@@ -127,8 +127,7 @@ def _check_all(samples: list[Any] | tuple[Any, ...]) -> None:
     # loop below finds the first bad item to name it.
     # (isinstance on a pydantic class runs Python code; one issubclass per class does not.)
     if all(issubclass(kind, BaseSample) for kind in set(map(type, samples))):
-        ids = [item.id for item in samples]
-        if len(set(ids)) == len(ids):
+        if len({item.id for item in samples}) == len(samples):
             return
     seen: set[str] = set()
     for index, item in enumerate(samples):
