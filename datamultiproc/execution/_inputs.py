@@ -123,12 +123,8 @@ def _open_id_table() -> sqlite3.Connection:
 
 
 def _check_all(samples: list[Any] | tuple[Any, ...]) -> None:
-    # At C speed when all is well (a tenth of a tiny sample's processing time); the
-    # loop below finds the first bad item to name it.
-    # (isinstance on a pydantic class runs Python code; one issubclass per class does not.)
-    if all(issubclass(kind, BaseSample) for kind in set(map(type, samples))):
-        if len({item.id for item in samples}) == len(samples):
-            return
+    if _all_unique_samples(samples):
+        return  # the common case; the loop below finds the first bad item to name it
     seen: set[str] = set()
     for index, item in enumerate(samples):
         if not isinstance(item, BaseSample):
@@ -136,6 +132,14 @@ def _check_all(samples: list[Any] | tuple[Any, ...]) -> None:
         if item.id in seen:
             raise ValueError(_duplicate(item.id))
         seen.add(item.id)
+
+
+def _all_unique_samples(samples: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether every item is a sample and no id repeats, checked at C speed."""
+    # isinstance on a pydantic class runs Python code; one issubclass per class does not.
+    if not all(issubclass(kind, BaseSample) for kind in set(map(type, samples))):
+        return False
+    return len({item.id for item in samples}) == len(samples)
 
 
 def _not_a_sample(index: int, item: Any) -> str:
