@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from datamultiproc import Cache, Compose, ProcessingError, run
 from datamultiproc.exceptions import FailuresWarning
 from datamultiproc.execution import RunFinished, RunStarted, SampleFinished, imap
 from datamultiproc.execution._job import usable_cores
-from datamultiproc.execution._runner import RemoteTraceback
+from datamultiproc.execution._runner import RemoteTraceback, _gc_paused
 from tests.helpers import AddStep, DoubleStep, FailOn, NumberSample, SetupLog, number_samples
 
 BACKENDS = ["sequential", "thread"]
@@ -375,3 +377,37 @@ def test_the_result_keeps_the_run_options() -> None:
     assert result.options.changed() == {"backend": "sequential", "progress": False, "chunksize": 2}
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.options.workers = 3  # type: ignore[misc]
+
+
+# -- the collector while results pile up ----------------------------------------------------
+
+
+class _Node:
+    """An object in a reference cycle (only the cyclic collector frees it)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_the_collector_is_paused_then_frees_a_runs_cyclic_garbage_later() -> None:
+    with _gc_paused(True):
+        assert not gc.isenabled()
+        node = _Node()
+        ref = weakref.ref(node)
+        del node
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0  # nothing left frozen: the next collection sees it
+    gc.collect()
+    assert ref() is None
+
+
+def test_objects_the_caller_froze_stay_frozen() -> None:
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with _gc_paused(True):
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
