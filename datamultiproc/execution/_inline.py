@@ -283,6 +283,11 @@ class InlinePolicy:
         if self.probing and pace is not None and self.inline * _MARGIN >= pace:
             self.next_probe = time.monotonic() + self.retry_seconds  # lost: back off
             self.retry_seconds = min(2 * self.retry_seconds, _MAX_RETRY_SECONDS)
+        elif self.probing and pace is not None:
+            # Won: from now on no new samples go to the workers (results arriving before
+            # the next inline chunk would otherwise send them more).
+            self.active = True
+            self.retry_seconds = _RETRY_SECONDS
         self.probing = False
 
     def deadline(self, size: int, started: float) -> float:
