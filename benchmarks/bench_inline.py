@@ -1,0 +1,137 @@
+"""Where a tiny sample's time goes: the plain loop against the parent's inline path.
+
+Run from the repository root::
+
+    python benchmarks/bench_inline.py            # 20,000 W1 samples, 9 repeats
+    python benchmarks/bench_inline.py --quick    # 2,000 samples, 3 repeats
+
+W1 of ``bench_runner.py`` (tiny samples through ``AddOne``). Each part runs over every
+sample in a loop of its own, timed in CPU time of this thread (``time.thread_time``)
+with the garbage collector off, the parts alternating in each repeat; then a warm
+``datamultiproc.run`` and the plain loop, collector on, in wall time and the parent's
+CPU time. Prints a Markdown table of medians in microseconds per sample.
+
+Parts of the plain loop's ``pipeline(sample)``: ``process()`` alone, the parameter text
+for the history (``describe_params()``, built on every call). Parts of the inline path
+(``ParentRunner.run``): the copy of the sample (``copy_sample``), the step run under a
+step recorder (parameter text from the run's memo, a step record written), and the
+whole inline path (the rest is the sample's records, its outcome and the new objects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import warnings
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dill
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_runner import AddOne, TinySample
+
+import datamultiproc
+from datamultiproc.core import recording
+from datamultiproc.execution._codec import encode_pipeline
+from datamultiproc.execution._copies import copy_sample
+from datamultiproc.execution._inline import ParentRunner
+
+PIPELINE = AddOne()
+
+
+def make(count: int) -> list[TinySample]:
+    return [TinySample(id=f"t{i}", data=i) for i in range(count)]
+
+
+def loop(samples: list[Any]) -> None:
+    for sample in samples:
+        PIPELINE(sample)
+
+
+def process_only(samples: list[Any]) -> None:
+    for sample in samples:
+        PIPELINE.process(sample)
+
+
+def describe(samples: list[Any]) -> None:
+    for _ in samples:
+        PIPELINE.describe_params()
+
+
+def copies(samples: list[Any]) -> None:
+    for sample in samples:
+        copy_sample(sample)
+
+
+def step_recorded(samples: list[Any]) -> None:
+    step = PIPELINE._run_step
+    with recording({}) as recorder:
+        for sample in samples:
+            recorder.records = []
+            step(sample, ())
+
+
+def inline_path(samples: list[Any]) -> None:
+    runner = ParentRunner(*encode_pipeline(PIPELINE))
+    runner.prepare()
+    runner.run(list(enumerate(samples)))
+    runner.release(keep=False)
+
+
+PARTS: dict[str, Callable[[list[Any]], None]] = {
+    "plain loop: pipeline(sample)": loop,
+    "  process() alone": process_only,
+    "  describe_params() (history text)": describe,
+    "inline path: ParentRunner.run": inline_path,
+    "  copy_sample": copies,
+    "  step under a recorder (memo, record)": step_recorded,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 samples, 3 repeats")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=dill.PicklingWarning)
+    count, repeats = (2_000, 3) if args.quick else (20_000, 9)
+    per_sample: dict[str, list[float]] = defaultdict(list)
+    datamultiproc.run(PIPELINE, make(4), workers=2, progress=False)  # start the workers
+    for _ in range(repeats):
+        gc.disable()
+        for name, part in PARTS.items():
+            samples = make(count)
+            started = time.thread_time()
+            part(samples)
+            per_sample[name].append((time.thread_time() - started) / count * 1e6)
+        gc.enable()
+        samples = make(count)
+        started = time.perf_counter()
+        loop(samples)
+        per_sample["plain loop, wall (collector on)"].append(
+            (time.perf_counter() - started) / count * 1e6
+        )
+        samples = make(count)
+        started, cpu = time.perf_counter(), time.process_time()
+        result = datamultiproc.run(PIPELINE, samples, workers=2, progress=False)
+        per_sample["datamultiproc.run (warm), wall"].append(
+            (time.perf_counter() - started) / count * 1e6
+        )
+        per_sample["datamultiproc.run (warm), parent CPU"].append(
+            (time.process_time() - cpu) / count * 1e6
+        )
+        del result, samples
+    print(f"W1, {count:,} samples, medians of {repeats}, µs per sample\n")
+    print("| part | µs |\n|---|---:|")
+    for name, values in per_sample.items():
+        print(f"| {name} | {statistics.median(values):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
