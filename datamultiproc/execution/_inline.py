@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from datamultiproc.core import BaseSample, Processor, SampleRecord, StepRecord, recording
+from datamultiproc.execution._codestate import CodeState, code_state
 from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._job import Outcome, to_outcome
 from datamultiproc.execution._worker import (
@@ -51,7 +52,9 @@ class ParentRunner:
     """Runs samples in this process on a private, set-up copy of the pipeline.
 
     Like a worker, the parent keeps the last few pipelines it set up, so a rerun
-    skips unpickling and ``setup()``.
+    skips unpickling and ``setup()``; as with warm workers, a kept copy is dropped
+    once a user module changed (see ``_codestate``): the same bytes may name a class
+    whose code was edited and reloaded since.
 
     Parameters
     ----------
@@ -64,6 +67,7 @@ class ParentRunner:
         self.pipeline: Processor | None = None
         self.setup_error: RawFailure | None = None
         self.params: dict[int, Any] = {}
+        self.code: CodeState = ()
 
     def prepare(self) -> None:
         """Unpickle and set up the pipeline copy (once; a rerun reuses a released one).
@@ -74,17 +78,19 @@ class ParentRunner:
         if self.pipeline is not None:
             return
         kept = _KEPT.pop(self.key, None)
-        if kept is None:
+        code = code_state()
+        if kept is None or kept[3] != code:
             pipeline = pickle.loads(self.blob)
-            kept = (pipeline, prepare_pipeline(pipeline), {})
-        self.pipeline, self.setup_error, self.params = kept
+            kept = (pipeline, prepare_pipeline(pipeline), {}, code)
+        self.pipeline, self.setup_error, self.params, self.code = kept
 
     def release(self, *, keep: bool) -> None:
         """End of the run: keep the set-up copy for the next run, or drop it (interrupted)."""
         if self.pipeline is None:
             return
         if keep:
-            _KEPT[self.key] = (self.pipeline, self.setup_error, self.params)  # newest last
+            # Newest last.
+            _KEPT[self.key] = (self.pipeline, self.setup_error, self.params, self.code)
             while len(_KEPT) > _KEPT_PIPELINES:
                 _KEPT.popitem(last=False)
         self.pipeline = None
@@ -188,7 +194,8 @@ def _failed(
 
 
 _KEPT_PIPELINES = 4
-_KEPT: OrderedDict[bytes, tuple[Any, RawFailure | None, dict[int, Any]]] = OrderedDict()
+# key -> (pipeline, setup failure, parameter-text memo, user code it was loaded with)
+_KEPT: OrderedDict[bytes, tuple[Any, RawFailure | None, dict[int, Any], CodeState]] = OrderedDict()
 
 # Before deciding, the workers must have sent back this many samples in this many chunks.
 _MIN_MEASURED = 32

@@ -20,7 +20,9 @@ import numpy  # noqa: F401 (loaded, so code_state() sees it)
 import pytest
 
 from datamultiproc import Cache
+from datamultiproc.execution._codec import encode_pipeline
 from datamultiproc.execution._codestate import code_state
+from datamultiproc.execution._inline import ParentRunner
 from datamultiproc.execution._pool import _IDLE
 from tests.helpers import number_samples
 
@@ -123,3 +125,26 @@ def test_library_modules_are_not_user_code() -> None:
     assert {"json", "numpy", "datamultiproc.storage"} <= set(sys.modules)
     names = {name for name, *_ in code_state()}
     assert not names & {"json", "numpy", "datamultiproc", "datamultiproc.storage"}
+
+
+def test_the_parents_kept_pipeline_is_not_reused_after_an_edit(
+    user_module: tuple[ModuleType, Path],
+) -> None:
+    # The parent keeps the set-up copy of a pipeline for the next run, as warm workers
+    # keep theirs; the class travels by name, so an edited one has the same bytes.
+    module, path = user_module
+    key, blob = encode_pipeline(module.Scale())
+    first = ParentRunner(key, blob)
+    assert first.run([(0, number_samples(2)[1])])[0].sample.data == 2  # type: ignore[union-attr]
+    kept = first.pipeline
+    first.release(keep=True)
+    unchanged = ParentRunner(key, blob)
+    unchanged.prepare()
+    assert unchanged.pipeline is kept  # nothing changed: reused
+    unchanged.release(keep=True)
+    module = _edit(path, module, factor=3, extra="\n        sample.data = sample.data + 1")
+    edited_key, edited_blob = encode_pipeline(module.Scale())
+    assert edited_key == key
+    second = ParentRunner(edited_key, edited_blob)
+    assert second.run([(0, number_samples(2)[1])])[0].sample.data == 4  # type: ignore[union-attr]
+    second.release(keep=False)
