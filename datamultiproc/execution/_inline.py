@@ -153,33 +153,44 @@ class ParentRunner:
         ran out of time and go to the workers). A probe is timed in groups of
         :data:`_PROBE_GROUP` samples and the fastest group counts: a moment the parent
         lost to other programs (or to a profiler) must not decide the run, while
-        samples that are slow throughout (waiting on I/O) are slow in every group.
-        With ``queued`` (the samples the workers hold), a probe also stops once the
-        workers would have run those at their pace, so they never wait for it.
+        samples that are slow throughout (waiting on I/O) are slow in every group;
+        its first sample runs untimed (one-time costs). With ``queued`` (the samples
+        the workers hold), a probe also stops once the workers would have run those at
+        their pace, so they never wait for it.
         """
         self.prepare()  # not part of the measured time
+        if policy.probing:
+            return self._probe(items, policy, queued)
         started = time.perf_counter()
-        deadline = policy.deadline(len(items), started)
-        pace = policy.pace
-        if policy.probing and pace is not None and queued is not None:
-            deadline = min(deadline, started + queued * pace)
-        if not policy.probing:
-            outcomes = self.run(items, deadline)
-            policy.observe_inline(time.perf_counter() - started, len(outcomes))
-            return outcomes
-        outcomes = []
+        outcomes = self.run(items, policy.deadline(len(items), started))
+        policy.observe_inline(time.perf_counter() - started, len(outcomes))
+        return outcomes
+
+    def _probe(
+        self, items: Sequence[tuple[int, BaseSample]], policy: InlinePolicy, queued: int | None
+    ) -> list[Outcome]:
+        # The first sample pays one-time costs (first calls, the parameter-text memo):
+        # it counts only if it is the only one.
+        lap = time.perf_counter()
+        outcomes = self.run(items[:1])
+        first = time.perf_counter() - lap
+        rest = items[1:]
+        started = time.perf_counter()
+        deadline = policy.deadline(len(rest), started)
+        if policy.pace is not None and queued is not None:
+            deadline = min(deadline, started + queued * policy.pace)
         fastest = math.inf
-        for start in range(0, len(items), _PROBE_GROUP):
-            group = items[start : start + _PROBE_GROUP]
+        for start in range(0, len(rest), _PROBE_GROUP):
+            group = rest[start : start + _PROBE_GROUP]
             lap = time.perf_counter()
-            if outcomes and lap > deadline:
+            if lap > deadline:
                 break
             done = self.run(group, deadline)
             fastest = min(fastest, (time.perf_counter() - lap) / len(done))
             outcomes += done
             if len(done) < len(group):
                 break
-        policy.observe_inline(fastest, 1)
+        policy.observe_inline(first if fastest == math.inf else fastest, 1)
         return outcomes
 
 
