@@ -27,6 +27,7 @@ from datamultiproc.core import Processor
 from datamultiproc.execution._chunking import ChunkSizer
 from datamultiproc.execution._codec import decode_outcomes, encode_pipeline, encode_samples
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
+from datamultiproc.execution._reloads import code_token
 from datamultiproc.execution._worker import (
     RawOutcome,
     lost_outcome,
@@ -153,11 +154,12 @@ class ExecutorBackend:
             setup_error = prepare_pipeline(job.pipeline)
             return lambda chunk: self.executor.submit(_run_local, job.pipeline, chunk, setup_error)
         key, blob = encode_pipeline(job.pipeline)
+        code = code_token()  # workers reload user modules changed since (see _reloads)
 
         def submit(chunk: list[Item]) -> cf.Future[Any]:
             payload = encode_samples(chunk)
             sizer.observe_bytes(len(payload), len(chunk))
-            return self.executor.submit(run_payload, key, blob, payload)
+            return self.executor.submit(run_payload, key, blob, payload, code)
 
         return submit
 

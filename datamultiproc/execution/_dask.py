@@ -54,6 +54,7 @@ from datamultiproc.execution._codec import (
 )
 from datamultiproc.execution._feeder import ChunkFeeder
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
+from datamultiproc.execution._reloads import code_token
 from datamultiproc.execution._worker import RawFailure, RawOutcome, run_payload
 
 if TYPE_CHECKING:
@@ -134,6 +135,7 @@ class DaskBackend:
             blob,
             tuple(sorted(storage_directories(job.pipeline))),
         )
+        plugin.code = code_token()  # workers reload user modules changed since (_reloads)
         try:
             self.client.register_plugin(plugin, name=plugin.name)
         except Exception as exc:
@@ -162,6 +164,7 @@ class PipelinePlugin(WorkerPlugin):
 
     def __init__(self, name: str, key: bytes, blob: bytes, directories: tuple[str, ...]):
         self.name, self.key, self.blob, self.directories = name, key, blob, directories
+        self.code = b""  # the parent's code_token(): user modules as of this run
 
     def setup(self, worker: Any) -> None:
         """Nothing to do at registration: tasks set the pipeline up lazily, in their thread."""
@@ -203,7 +206,7 @@ def storage_directories(pipeline: Processor) -> set[str]:
 
 # --- in the worker process ----------------------------------------------------------------
 
-_PREPARED: set[bytes] = set()
+_PREPARED: set[tuple[bytes, bytes]] = set()  # (pipeline key, code token)
 _WRITABLE: set[str] = set()  # directories this process has written to
 _PREPARE_LOCK = threading.Lock()
 _NO_SAMPLES = cloudpickle.dumps([], protocol=5)
@@ -216,17 +219,17 @@ def run_chunk(plugin_name: str, payload: bytes) -> tuple[str, bytes, float]:
     worker = get_worker()
     plugin = cast(PipelinePlugin, worker.plugins[plugin_name])
     label = f"dask-{worker.address.split('://')[-1]}"
-    if plugin.key not in _PREPARED:
+    if (plugin.key, plugin.code) not in _PREPARED:
         _prepare(plugin, label)
     started = time.perf_counter()
-    _, outcomes = run_payload(plugin.key, plugin.blob, payload)
+    _, outcomes = run_payload(plugin.key, plugin.blob, payload, plugin.code)
     return label, outcomes, time.perf_counter() - started
 
 
 def _prepare(plugin: PipelinePlugin, label: str) -> None:
     # A worker may run several task threads: set the pipeline up in one of them only.
     with _PREPARE_LOCK:
-        if plugin.key in _PREPARED:
+        if (plugin.key, plugin.code) in _PREPARED:
             return
         for directory in plugin.directories:
             if directory in _WRITABLE:
@@ -241,8 +244,9 @@ def _prepare(plugin: PipelinePlugin, label: str) -> None:
                     "by every worker: use an absolute path on a file system all workers share"
                 )
                 raise StorageError(msg)
-        run_payload(plugin.key, plugin.blob, _NO_SAMPLES)  # unpickles and calls setup()
-        _PREPARED.add(plugin.key)
+        # Reloads changed user modules, unpickles and calls setup().
+        run_payload(plugin.key, plugin.blob, _NO_SAMPLES, plugin.code)
+        _PREPARED.add((plugin.key, plugin.code))
 
 
 def _check_writable(directory: str) -> str | None:

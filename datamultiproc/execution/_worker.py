@@ -16,6 +16,7 @@ import os
 import pickle
 import signal
 import socket
+import threading
 import time
 import traceback
 from collections import OrderedDict
@@ -37,6 +38,7 @@ from datamultiproc.execution._codec import (
 from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._heap import keep_freed_memory, release_if_idle
 from datamultiproc.execution._lifeline import Lifeline, watch_parent
+from datamultiproc.execution._reloads import ReloadError, follow, note_imports
 from datamultiproc.execution._transport import Recycler, send_fds
 
 __all__ = [
@@ -167,6 +169,7 @@ class _WorkerState:
         else:
             self.pipelines[key] = (pipeline, prepare_pipeline(pipeline))
         self.params[key] = {}
+        note_imports()
         while len(self.pipelines) > _KEPT_PIPELINES:
             dropped, _ = self.pipelines.popitem(last=False)
             self.params.pop(dropped, None)
@@ -244,25 +247,46 @@ def shipped(raw: RawOutcome, strings: dict[str, str]) -> WireOutcome:
 
 
 _PAYLOAD_STATE = _WorkerState()
+_PAYLOAD_LOCK = threading.Lock()  # a Dask worker runs tasks in several threads
 
 
-def run_payload(key: bytes, blob: bytes, payload: bytes) -> tuple[str, bytes]:
+def run_payload(key: bytes, blob: bytes, payload: bytes, code: bytes = b"") -> tuple[str, bytes]:
     """Run pickled items in any worker process (an executor's, a Dask worker's).
 
-    ``key, blob`` come from ``encode_pipeline``, ``payload`` from ``encode_samples``;
-    the result goes to ``decode_outcomes``. Each process sets a pipeline up once.
+    ``key, blob`` come from ``encode_pipeline``, ``payload`` from ``encode_samples``,
+    ``code`` from :func:`~datamultiproc.execution._reloads.code_token`; the result goes
+    to ``decode_outcomes``. Each process sets a pipeline up once, and again after the
+    user code changed (see :mod:`._reloads`).
     """
-    if key not in _PAYLOAD_STATE.pipelines:
-        _PAYLOAD_STATE.load(key, blob)
-    pipeline, setup_error = _PAYLOAD_STATE.pipelines[key]
+    with _PAYLOAD_LOCK:
+        _follow_code(key, code)
+        if key not in _PAYLOAD_STATE.pipelines:
+            _PAYLOAD_STATE.load(key, blob)
+        pipeline, setup_error = _PAYLOAD_STATE.pipelines[key]
     strings: dict[str, str] = {}
     params = _PAYLOAD_STATE.params.setdefault(key, {})
     outcomes = [
         shipped(run_sample(pipeline, index, restore_sample(state), setup_error, params), strings)
         for index, state in pickle.loads(payload)
     ]
+    with _PAYLOAD_LOCK:
+        note_imports()  # modules the samples imported, e.g. inside process()
     # Classes the parent gave this process go back as tokens; others travel by value.
     return f"process-{os.getpid()}", dumps_with_classes(outcomes, peer_known_classes())
+
+
+def _follow_code(key: bytes, code: bytes) -> None:
+    """Reload changed user modules; drop pipelines set up from older code."""
+    try:
+        changed = follow(code)
+    except ReloadError as exc:
+        _PAYLOAD_STATE.pipelines.clear()
+        failure = raw_failure(exc)._replace(stage="setup", error_type="ReloadError")
+        _PAYLOAD_STATE.pipelines[key] = (None, failure)  # every sample of the chunk says so
+        return
+    if changed:
+        _PAYLOAD_STATE.pipelines.clear()
+        _PAYLOAD_STATE.params.clear()
 
 
 def worker_main(

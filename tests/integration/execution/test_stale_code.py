@@ -7,62 +7,38 @@ same warm pool, with and without a Cache, under fork and spawn.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import importlib
 import json  # noqa: F401 (loaded, so code_state() sees it)
-import os
+import multiprocessing
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy  # noqa: F401 (loaded, so code_state() sees it)
 import pytest
 
-from datamultiproc import Cache
+from datamultiproc import Cache, Compose
+from datamultiproc.exceptions import FailuresWarning
 from datamultiproc.execution._codec import encode_pipeline
 from datamultiproc.execution._codestate import code_state
 from datamultiproc.execution._inline import ParentRunner
 from datamultiproc.execution._pool import _IDLE
-from tests.helpers import number_samples
+from tests import usercode
+from tests.helpers import SetupLog, number_samples
 
 pytestmark = pytest.mark.slow
-
-SOURCE = """
-from datamultiproc import Processor
-
-FACTOR = {factor}
-
-
-def scale(value):
-    return value * FACTOR
-
-
-class Scale(Processor):
-    def process(self, sample):
-        sample.data = scale(sample.data){extra}
-        return sample
-"""
 
 
 @pytest.fixture
 def user_module(tmp_path: Path) -> Iterator[tuple[ModuleType, Path]]:
-    name = f"user_utils_{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(SOURCE.format(factor=2, extra=""))
-    sys.path.insert(0, str(tmp_path))
-    try:
-        yield importlib.import_module(name), path
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop(name, None)
+    with usercode.user_module(tmp_path) as module:
+        yield module
 
 
-def _edit(path: Path, module: ModuleType, **source: object) -> ModuleType:
-    before = path.stat().st_mtime_ns
-    path.write_text(SOURCE.format(**source))
-    os.utime(path, ns=(before + 1_000_000_000, before + 1_000_000_000))  # coarse clocks
-    return importlib.reload(module)
+_edit = usercode.edit
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
@@ -148,3 +124,98 @@ def test_the_parents_kept_pipeline_is_not_reused_after_an_edit(
     second = ParentRunner(edited_key, edited_blob)
     assert second.run([(0, number_samples(2)[1])])[0].sample.data == 4  # type: ignore[union-attr]
     second.release(keep=False)
+
+
+# --- a user's own executor: its worker processes stay warm, they reload instead --------
+
+
+def _setups(log: Path) -> list[int]:
+    return [int(pid) for pid in log.read_text().split()] if log.exists() else []
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+@pytest.mark.parametrize("cached", [False, True], ids=["no-cache", "cache"])
+def test_a_warm_process_pool_executor_runs_the_reloaded_module(
+    user_module: tuple[ModuleType, Path], tmp_path: Path, context: str, cached: bool
+) -> None:
+    module, path = user_module
+    log = tmp_path / "setup.log"
+
+    def run(executor: cf.Executor) -> Any:
+        step = module.Scale()
+        step = Cache(processor=step, cache_dir=tmp_path / "cache") if cached else step
+        pipeline = Compose(SetupLog(path=str(log)), step)
+        return pipeline.run(number_samples(40), backend=executor, chunksize=2, progress=False)
+
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context(context)) as executor:
+        first = run(executor)
+        assert [s.data for s in first] == [2 * i for i in range(40)]
+        setups = _setups(log)
+
+        # Unchanged: the warm workers keep their set-up pipeline (and cache hits).
+        again = run(executor)
+        assert [s.data for s in again] == [2 * i for i in range(40)]
+        assert _setups(log) == setups
+        assert all(r.steps[1].cache_hit for r in again.records) is cached
+
+        # Edited and reloaded in the parent: the same workers run the new code.
+        module = _edit(path, module, factor=3, extra="\n        sample.data = sample.data + 1")
+        fresh = run(executor)
+        assert [s.data for s in fresh] == [3 * i + 1 for i in range(40)]
+        workers = {r.worker for r in first.records} | {r.worker for r in fresh.records}
+        assert len(workers) <= 2  # warm: no new processes
+        assert not any(r.steps[1].cache_hit for r in fresh.records)  # a new key, computed
+        assert sorted(_setups(log)) == sorted(setups + setups)  # set up again, once each
+        if cached:
+            hits = run(executor)
+            assert [s.data for s in hits] == [3 * i + 1 for i in range(40)]
+            assert all(r.steps[1].cache_hit for r in hits.records)
+
+
+def test_a_helper_module_edited_under_an_unchanged_one_reaches_the_workers(
+    tmp_path: Path,
+) -> None:
+    # utils does `from <helper> import scale` and defines the processor; only the helper
+    # module's file changes (the user reloads both, as %autoreload would update both).
+    with (
+        usercode.user_module(tmp_path) as (helper, helper_path),
+        usercode.user_module(tmp_path, UTILS.format(helper=helper.__name__)) as (utils, _),
+        cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor,
+    ):
+        first = utils.Scale().run(number_samples(10), backend=executor, progress=False)
+        assert [s.data for s in first] == [2 * i for i in range(10)]
+        _edit(helper_path, helper, factor=5, extra="")
+        importlib.reload(utils)
+        fresh = utils.Scale().run(number_samples(10), backend=executor, progress=False)
+        assert [s.data for s in fresh] == [5 * i for i in range(10)]
+
+
+UTILS = """
+from datamultiproc import Processor
+from {helper} import scale
+
+
+class Scale(Processor):
+    def process(self, sample):
+        sample.data = scale(sample.data)
+        return sample
+"""
+
+
+def test_a_module_that_fails_to_reload_in_the_workers_fails_every_sample(
+    user_module: tuple[ModuleType, Path],
+) -> None:
+    module, path = user_module
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor:
+        module.Scale().run(number_samples(10), backend=executor, progress=False)
+        # Saved half-edited, not reloaded in the parent: the workers would read the file.
+        usercode.write(path, usercode.SOURCE.format(factor="(", extra=""))
+        with pytest.warns(FailuresWarning, match="10 of 10"):
+            broken = module.Scale().run(number_samples(10), backend=executor, progress=False)
+        assert {f.error_type for f in broken.failures} == {"ReloadError"}
+        assert module.__name__ in broken.failures[0].message
+        assert "SyntaxError" in broken.failures[0].message
+        # Fixed on disk (still not reloaded here): the workers run what the file says.
+        usercode.write(path, usercode.SOURCE.format(factor=7, extra=""))
+        fixed = module.Scale().run(number_samples(10), backend=executor, progress=False)
+        assert [s.data for s in fixed] == [7 * i for i in range(10)]

@@ -1,0 +1,133 @@
+"""Warm workers we do not start ourselves follow the parent's edits to user modules.
+
+The process backend replaces its warm pool when the user code changes (see
+:mod:`._codestate`). An executor's worker processes and Dask's workers belong to the
+user, so they are kept and brought up to date instead:
+
+- The parent sends :func:`code_token`, a digest of its user modules' files (name,
+  modification time, size), with every chunk.
+- A worker that sees a new token (:func:`follow`) reloads, in its own process, the user
+  modules it has imported whose files changed since it imported them, and the user
+  modules that took functions or classes from those (``from utils import scale``),
+  dependencies first. The caller then drops its set-up pipelines, so the next chunk
+  unpickles the pipeline against the new code and calls ``setup()`` again.
+- A module edited on disk but not reloaded in the parent is reloaded too: the worker
+  runs what the file says, as a fresh worker of the process backend would.
+- In the process that computed the token (an executor or a Dask cluster running in
+  the parent's own process) nothing is reloaded behind the user's back: the kept
+  pipelines are only dropped, so classes are looked up again in the modules as the
+  user left them.
+
+What each worker imported, and from which file state, is noted after it loads a
+pipeline and after each chunk (:func:`note_imports`, nearly free while nothing new
+was imported).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import sys
+from types import FunctionType, ModuleType
+
+from datamultiproc.execution._codestate import code_state
+
+__all__ = ["ReloadError", "code_token", "follow", "note_imports"]
+
+_seen: dict[str, tuple[int, int, int]] = {}  # name -> (id(module), mtime_ns, size) as loaded
+_counted = [-1]  # len(sys.modules) when _seen was last brought up to date
+_synced: list[bytes | None] = [None]  # the token this process last followed
+_parent_pid = [-1]  # the process that computed a token: it never reloads
+
+
+class ReloadError(Exception):
+    """A changed user module failed to reload in a worker."""
+
+    def __init__(self, module: str, exc: BaseException) -> None:
+        super().__init__(
+            f"cannot reload the changed module {module!r} in worker process {os.getpid()} "
+            f"({type(exc).__name__}: {exc}); fix the module, then run again"
+        )
+        self.module = module
+
+
+def code_token() -> bytes:
+    """Return a digest of the user modules loaded here and their files (in the parent).
+
+    Examples
+    --------
+    >>> code_token() == code_token()
+    True
+    """
+    _parent_pid[0] = os.getpid()
+    files = [(name, mtime, size) for name, _, mtime, size in code_state()]
+    return hashlib.blake2b(repr(files).encode(), digest_size=16).digest()
+
+
+def follow(token: bytes) -> bool:
+    """Bring this worker's user modules up to the parent's ``token``.
+
+    Returns whether the token is new (the caller then drops its set-up pipelines).
+    Raises :class:`ReloadError` if a changed module fails to reload; the token is then
+    not taken, so the next call tries again.
+    """
+    if token == _synced[0]:
+        return False
+    if os.getpid() != _parent_pid[0]:
+        _reload(_changed_modules())
+    _synced[0] = token
+    return True
+
+
+def note_imports() -> None:
+    """Remember the file state of user modules imported since the last call."""
+    if len(sys.modules) == _counted[0]:
+        return
+    for name, ident, mtime, size in code_state():
+        if _seen.get(name, (None,))[0] != ident:
+            _seen[name] = (ident, mtime, size)
+    _counted[0] = len(sys.modules)
+
+
+def _changed_modules() -> list[str]:
+    """Return the user modules to reload, dependencies first."""
+    note_imports()
+    state = {name: (ident, mtime, size) for name, ident, mtime, size in code_state()}
+    changed = {name for name, now in state.items() if _seen.get(name, now) != now}
+    if not changed:
+        return []
+    grown = True
+    while grown:  # add the modules that hold a function or class of a changed one
+        grown = False
+        for name in state.keys() - changed:
+            module = sys.modules.get(name)
+            if module is not None and _takes_from(module, changed):
+                changed.add(name)
+                grown = True
+    # A module enters sys.modules before the modules it imports: reverse order first.
+    return [name for name in reversed(list(sys.modules)) if name in changed]
+
+
+def _takes_from(module: ModuleType, names: set[str]) -> bool:
+    for value in list(vars(module).values()):
+        if isinstance(value, ModuleType):
+            if value.__name__ in names:
+                return True
+        elif isinstance(value, (type, FunctionType)) and value.__module__ in names:
+            return True
+    return False
+
+
+def _reload(names: list[str]) -> None:
+    for name in names:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        try:
+            importlib.reload(module)
+        except Exception as exc:
+            raise ReloadError(name, exc) from exc  # still noted as changed: tried again
+        _seen.pop(name, None)
+        _counted[0] = -1
+        note_imports()

@@ -1,0 +1,59 @@
+"""A user module written to a temporary folder, as ``utils.py`` beside a notebook would be.
+
+Tests import it, run its processor in worker processes, edit the file (and reload it)
+and run again, to check that warm workers never run the old code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+SOURCE = """
+from datamultiproc import Processor
+
+FACTOR = {factor}
+
+
+def scale(value):
+    return value * FACTOR
+
+
+class Scale(Processor):
+    def process(self, sample):
+        sample.data = scale(sample.data){extra}
+        return sample
+"""
+
+
+@contextmanager
+def user_module(folder: Path, source: str = "") -> Iterator[tuple[ModuleType, Path]]:
+    """Write ``SOURCE`` (or ``source``) as a uniquely named module in ``folder``; import it."""
+    name = f"user_utils_{uuid.uuid4().hex[:8]}"
+    path = folder / f"{name}.py"
+    path.write_text(source or SOURCE.format(factor=2, extra=""))
+    sys.path.insert(0, str(folder))
+    try:
+        yield importlib.import_module(name), path
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop(name, None)
+
+
+def write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` and move its modification time a second on (coarse clocks)."""
+    before = path.stat().st_mtime_ns
+    path.write_text(text)
+    os.utime(path, ns=(before + 1_000_000_000, before + 1_000_000_000))
+
+
+def edit(path: Path, module: ModuleType, **source: object) -> ModuleType:
+    """Rewrite the module's file from ``SOURCE`` with ``source`` filled in, and reload it."""
+    write(path, SOURCE.format(**source))
+    return importlib.reload(module)
