@@ -8,8 +8,8 @@ user, so they are kept and brought up to date instead:
   modification time, size), with every chunk.
 - A worker that sees a new token (:func:`follow`) reloads, in its own process, the user
   modules it has imported whose files changed since it imported them, and the user
-  modules that took functions or classes from those (``from utils import scale``),
-  dependencies first. The caller then drops its set-up pipelines, so the next chunk
+  modules that took functions or classes from those (``from helpers import scale``),
+  each after the modules it takes from. The caller then drops its set-up pipelines, so the next chunk
   unpickles the pipeline against the new code and calls ``setup()`` again.
 - A module edited on disk but not reloaded in the parent is reloaded too: the worker
   runs what the file says, as a fresh worker of the process backend would.
@@ -91,32 +91,37 @@ def note_imports() -> None:
 
 
 def _changed_modules() -> list[str]:
-    """Return the user modules to reload, dependencies first."""
+    """Return the user modules to reload, each after the changed modules it takes from."""
     note_imports()
     state = {name: (ident, mtime, size) for name, ident, mtime, size in code_state()}
     changed = {name for name, now in state.items() if _seen.get(name, now) != now}
     if not changed:
         return []
+    uses = {name: _taken_from(sys.modules.get(name), state.keys() - {name}) for name in state}
     grown = True
     while grown:  # add the modules that hold a function or class of a changed one
         grown = False
         for name in state.keys() - changed:
-            module = sys.modules.get(name)
-            if module is not None and _takes_from(module, changed):
+            if uses[name] & changed:
                 changed.add(name)
                 grown = True
-    # A module enters sys.modules before the modules it imports: reverse order first.
-    return [name for name in reversed(list(sys.modules)) if name in changed]
+    order: list[str] = []
+    while changed:
+        ready = sorted(name for name in changed if not uses[name] & changed) or sorted(changed)
+        order.append(ready[0])  # (sorted(changed) breaks a cycle)
+        changed.discard(ready[0])
+    return order
 
 
-def _takes_from(module: ModuleType, names: set[str]) -> bool:
-    for value in list(vars(module).values()):
+def _taken_from(module: ModuleType | None, names: set[str]) -> set[str]:
+    """Return which of ``names`` the module holds, or holds a function or class of."""
+    taken = set()
+    for value in list(vars(module).values()) if module is not None else ():
         if isinstance(value, ModuleType):
-            if value.__name__ in names:
-                return True
-        elif isinstance(value, (type, FunctionType)) and value.__module__ in names:
-            return True
-    return False
+            taken.add(value.__name__)
+        elif isinstance(value, (type, FunctionType)):
+            taken.add(value.__module__)
+    return taken & names
 
 
 def _reload(names: list[str]) -> None:

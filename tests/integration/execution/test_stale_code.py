@@ -184,10 +184,13 @@ def test_a_helper_module_edited_under_an_unchanged_one_reaches_the_workers(
     ):
         first = utils.Scale().run(number_samples(10), backend=executor, progress=False)
         assert [s.data for s in first] == [2 * i for i in range(10)]
-        _edit(helper_path, helper, factor=5, extra="")
+        # The function's code changes (not only a global it reads).
+        source = usercode.SOURCE.format(factor=2, extra="")
+        usercode.write(helper_path, source.replace("value * FACTOR", "value * FACTOR + 1"))
+        importlib.reload(helper)
         importlib.reload(utils)
         fresh = utils.Scale().run(number_samples(10), backend=executor, progress=False)
-        assert [s.data for s in fresh] == [5 * i for i in range(10)]
+        assert [s.data for s in fresh] == [2 * i + 1 for i in range(10)]
 
 
 UTILS = """
