@@ -6,7 +6,10 @@ Run from the repository root::
     python benchmarks/bench_warm_check.py --quick    # 5,000 samples, 3 repeats
 
 Both variants run in this one process, interleaved, on the same warm pool of 2 fork
-workers; "without" replaces the user-module check by a constant. Prints medians.
+workers; "without" replaces the user-module check by a constant. Prints medians, and
+the two halves of the check executor and Dask workers get instead (``_reloads``): the
+parent's ``code_token()`` once per run, a worker's ``follow()`` + ``note_imports()`` per
+chunk while nothing changed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -22,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_runner import AddOne, TinySample
 
 import datamultiproc
-from datamultiproc.execution import _pool
+from datamultiproc.execution import _pool, _reloads
 from datamultiproc.execution._codestate import code_state
 
 
@@ -46,19 +50,35 @@ def main(argv: list[str] | None = None) -> None:
         _pool.code_state = lambda: ()
         timings["without (constant)"].append(_run(count))
     _pool.code_state = code_state
-    check = statistics.median(timeit_code_state() for _ in range(5))
+    check = statistics.median(_each(code_state, 100) for _ in range(5))
+    token = statistics.median(_each(_reloads.code_token, 100) for _ in range(5))
+    worker = statistics.median(_each(_worker_check(), 100_000) for _ in range(5))
     print(f"| W1 warm, {count:,} samples, 2 fork workers | median seconds |")
     print("|---|---:|")
     for name, values in timings.items():
         print(f"| {name} | {statistics.median(values):.3f} |")
     print(f"| code_state() alone | {check * 1e3:.3f} ms |")
+    print(f"| executor/Dask: code_token() in the parent, per run | {token * 1e3:.3f} ms |")
+    print(f"| executor/Dask: a worker's check per chunk, unchanged | {worker * 1e6:.3f} µs |")
+    print(f"({len(sys.modules)} modules loaded, {len(code_state())} of them user modules)")
 
 
-def timeit_code_state() -> float:
+def _each(call: Callable[[], object], times: int) -> float:
     started = time.perf_counter()
-    for _ in range(100):
-        code_state()
-    return (time.perf_counter() - started) / 100
+    for _ in range(times):
+        call()
+    return (time.perf_counter() - started) / times
+
+
+def _worker_check() -> Callable[[], object]:
+    token = _reloads.code_token()
+    _reloads.follow(token)  # in this process nothing is reloaded; the next calls only compare
+
+    def check() -> None:
+        _reloads.follow(token)
+        _reloads.note_imports()
+
+    return check
 
 
 if __name__ == "__main__":
