@@ -9,8 +9,12 @@ user, so they are kept and brought up to date instead:
 - A worker that sees a new token (:func:`follow`) reloads, in its own process, the user
   modules it has imported whose files changed since it imported them, and the user
   modules that took functions or classes from those (``from helpers import scale``),
-  each after the modules it takes from. The caller then drops its set-up pipelines, so the next chunk
-  unpickles the pipeline against the new code and calls ``setup()`` again.
+  each after the modules it takes from. The caller then drops its set-up pipelines, so
+  the next chunk unpickles the pipeline against the new code and calls ``setup()``
+  again. A new token that changes nothing there (a module the parent imported since)
+  keeps them.
+- Modules a worker imported before its first chunk (by other tasks of yours) are taken
+  as current at that first chunk.
 - A module edited on disk but not reloaded in the parent is reloaded too: the worker
   runs what the file says, as a fresh worker of the process backend would.
 - In the process that computed the token (an executor or a Dask cluster running in
@@ -68,16 +72,21 @@ def code_token() -> bytes:
 def follow(token: bytes) -> bool:
     """Bring this worker's user modules up to the parent's ``token``.
 
-    Returns whether the token is new (the caller then drops its set-up pipelines).
-    Raises :class:`ReloadError` if a changed module fails to reload; the token is then
-    not taken, so the next call tries again.
+    Returns whether the caller must drop its set-up pipelines: a module was reloaded
+    here, or this is the parent's own process (whose modules the user reloads). Raises
+    :class:`ReloadError` if a changed module fails to reload; the token is then not
+    taken, so the next call tries again.
     """
     if token == _synced[0]:
         return False
-    if os.getpid() != _parent_pid[0]:
-        _reload(_changed_modules())
+    if os.getpid() == _parent_pid[0]:
+        drop = True
+    else:
+        changed = _changed_modules()
+        _reload(changed)
+        drop = bool(changed)  # e.g. a module the parent imported since: nothing to redo
     _synced[0] = token
-    return True
+    return drop
 
 
 def note_imports() -> None:

@@ -158,6 +158,12 @@ def test_a_warm_process_pool_executor_runs_the_reloaded_module(
         assert _setups(log) == setups
         assert all(r.steps[1].cache_hit for r in again.records) is cached
 
+        # Another module of the user's imported here: nothing in the workers changes.
+        (tmp_path / "elsewhere").mkdir()
+        with usercode.user_module(tmp_path / "elsewhere"):
+            run(executor)
+        assert _setups(log) == setups
+
         # Edited and reloaded in the parent: the same workers run the new code.
         module = _edit(path, module, factor=3, extra="\n        sample.data = sample.data + 1")
         fresh = run(executor)
