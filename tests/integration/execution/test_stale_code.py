@@ -228,3 +228,29 @@ def test_a_module_that_fails_to_reload_in_the_workers_fails_every_sample(
         usercode.write(path, usercode.SOURCE.format(factor=7, extra=""))
         fixed = module.Scale().run(number_samples(10), backend=executor, progress=False)
         assert [s.data for s in fixed] == [7 * i for i in range(10)]
+
+
+class _InProcessExecutor(cf.Executor):
+    """Runs each task at once in this process, pickled like any other executor's."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        future: cf.Future[Any] = cf.Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_an_executor_in_this_process_drops_its_pipeline_but_never_reloads_here(
+    user_module: tuple[ModuleType, Path],
+) -> None:
+    module, path = user_module
+    executor = _InProcessExecutor()
+    first = module.Scale().run(number_samples(5), backend=executor, progress=False)
+    assert [s.data for s in first] == [2 * i for i in range(5)]
+    plus_one = "\n        sample.data = sample.data + 1"  # the class's own code changes
+    module = _edit(path, module, factor=3, extra=plus_one)  # reloaded by the user: used
+    edited = module.Scale().run(number_samples(5), backend=executor, progress=False)
+    assert [s.data for s in edited] == [3 * i + 1 for i in range(5)]
+    usercode.write(path, usercode.SOURCE.format(factor=9, extra=""))  # not reloaded here
+    again = module.Scale().run(number_samples(5), backend=executor, progress=False)
+    assert [s.data for s in again] == [3 * i + 1 for i in range(5)]  # the session's code
+    assert module.FACTOR == 3
