@@ -134,8 +134,8 @@ class DaskBackend:
             key,
             blob,
             tuple(sorted(storage_directories(job.pipeline))),
+            code_token(),  # workers reload user modules changed since (see _reloads)
         )
-        plugin.code = code_token()  # workers reload user modules changed since (_reloads)
         try:
             self.client.register_plugin(plugin, name=plugin.name)
         except Exception as exc:
@@ -162,9 +162,11 @@ class PipelinePlugin(WorkerPlugin):
     restart later; tasks find it in ``worker.plugins`` by name.
     """
 
-    def __init__(self, name: str, key: bytes, blob: bytes, directories: tuple[str, ...]):
+    def __init__(
+        self, name: str, key: bytes, blob: bytes, directories: tuple[str, ...], code: bytes
+    ) -> None:
         self.name, self.key, self.blob, self.directories = name, key, blob, directories
-        self.code = b""  # the parent's code_token(): user modules as of this run
+        self.code = code  # the parent's code_token(): its user modules as of this run
 
     def setup(self, worker: Any) -> None:
         """Nothing to do at registration: tasks set the pipeline up lazily, in their thread."""

@@ -76,3 +76,72 @@ def test_autoreload_edit_of_method_and_helper_is_a_miss(
             steps.write_text(STEPS.format(helper=helper, base=base))
             run_cell(1)
     assert outputs[1:] == ["VALUE 11 0", "VALUE 11 1", "VALUE 21 1", "VALUE 25 1"]
+
+
+BACKENDS = {
+    "executor": """
+import concurrent.futures, multiprocessing
+backend = concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+close = backend.shutdown
+""",
+    "dask": """
+from distributed import Client, LocalCluster
+cluster = LocalCluster(
+    n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+)
+backend = Client(cluster)
+close = lambda: (backend.close(), cluster.close())
+""",
+}
+WORKERS_RUN = """
+result = Cache(processor=steps.Step(), cache_dir={cache!r}).run(
+    [Item(id=f"a{{i}}") for i in range(6)], backend=backend, chunksize=1, progress=False
+)
+print("VALUE", sorted({{s.value for s in result}}), sum(r.steps[0].cache_hit for r in result.records))
+"""
+
+
+@pytest.mark.parametrize("backend", ["executor", "dask"])
+def test_autoreload_edits_reach_warm_executor_and_dask_workers(
+    tmp_path: Path, jupyter_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    steps = tmp_path / "steps.py"
+    steps.write_text(STEPS.format(helper=1, base=10))
+    setup = SETUP.format(workdir=str(tmp_path), cache=str(tmp_path / "cache"))
+    run = WORKERS_RUN.format(cache=str(tmp_path / "cache"))
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in (setup, BACKENDS[backend], run, "close()")]
+    )
+    # The workers find steps.py on the inherited path.
+    paths = [str(ROOT), str(tmp_path), os.environ.get("PYTHONPATH")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
+    client = NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    outputs: list[str] = []
+
+    def run_cell(index: int) -> None:
+        client.execute_cell(notebook.cells[index], index)
+        text = "".join(o.get("text", "") for o in notebook.cells[index].outputs)
+        assert "Error" not in text, text
+        outputs.append(text.strip())
+
+    with client.setup_kernel():
+        run_cell(0)
+        run_cell(1)
+        try:
+            run_cell(2)  # computed: 11
+            run_cell(2)  # warm workers, cache hits
+            for helper, base in ((1, 20), (5, 20)):  # edit the method, then the helper
+                time.sleep(1.1)  # a new mtime for autoreload
+                steps.write_text(STEPS.format(helper=helper, base=base))
+                run_cell(2)
+        finally:
+            run_cell(3)
+    assert outputs[2:6] == ["VALUE [11] 0", "VALUE [11] 6", "VALUE [21] 0", "VALUE [25] 0"]
