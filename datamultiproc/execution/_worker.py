@@ -169,7 +169,6 @@ class _WorkerState:
         else:
             self.pipelines[key] = (pipeline, prepare_pipeline(pipeline))
         self.params[key] = {}
-        note_imports()
         while len(self.pipelines) > _KEPT_PIPELINES:
             dropped, _ = self.pipelines.popitem(last=False)
             self.params.pop(dropped, None)
@@ -262,6 +261,7 @@ def run_payload(key: bytes, blob: bytes, payload: bytes, code: bytes = b"") -> t
         _follow_code(key, code)
         if key not in _PAYLOAD_STATE.pipelines:
             _PAYLOAD_STATE.load(key, blob)
+            note_imports()  # the modules unpickling imported, as they are now
         pipeline, setup_error = _PAYLOAD_STATE.pipelines[key]
     strings: dict[str, str] = {}
     params = _PAYLOAD_STATE.params.setdefault(key, {})
@@ -278,13 +278,14 @@ def run_payload(key: bytes, blob: bytes, payload: bytes, code: bytes = b"") -> t
 def _follow_code(key: bytes, code: bytes) -> None:
     """Reload changed user modules; drop pipelines set up from older code."""
     try:
-        changed = follow(code)
+        drop = follow(code)
     except ReloadError as exc:
         _PAYLOAD_STATE.pipelines.clear()
+        _PAYLOAD_STATE.params.clear()
         failure = raw_failure(exc)._replace(stage="setup", error_type="ReloadError")
         _PAYLOAD_STATE.pipelines[key] = (None, failure)  # every sample of the chunk says so
         return
-    if changed:
+    if drop:
         _PAYLOAD_STATE.pipelines.clear()
         _PAYLOAD_STATE.params.clear()
 
