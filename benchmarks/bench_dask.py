@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import datamultiproc
+from datamultiproc.execution import MultiprocessBackend
 from datamultiproc.execution._job import usable_cores
 
 try:  # the runner benchmark's workloads, when run from the repository root
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     def on_processes(pipeline: Any, samples: list[Any]) -> list[Any]:
         return datamultiproc.run(pipeline, samples, workers=workers, progress=False).samples
 
+    def on_worker_processes(pipeline: Any, samples: list[Any]) -> list[Any]:
+        # Every sample in a worker, as on Dask (the default lets the parent run tiny ones).
+        backend = MultiprocessBackend(workers, inline=False)
+        return datamultiproc.run(pipeline, samples, backend=backend, progress=False).samples
+
     def on_dask(pipeline: Any, samples: list[Any]) -> list[Any]:
         return datamultiproc.run(pipeline, samples, backend=client, progress=False).samples
 
@@ -101,6 +107,16 @@ def main(argv: list[str] | None = None) -> None:
                 "datamultiproc.run, process (warm)",
                 statistics.median(
                     timed(on_processes, pipeline, make, count) for _ in range(repeats)
+                ),
+                count,
+            )
+        )
+        on_worker_processes(pipeline, make(2 * workers))  # warm that pool too
+        rows.append(
+            (
+                "datamultiproc.run, process, workers only (warm)",
+                statistics.median(
+                    timed(on_worker_processes, pipeline, make, count) for _ in range(repeats)
                 ),
                 count,
             )
