@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 
 import numpy as np
@@ -321,3 +323,15 @@ class Churn(Processor):
         arrays = [np.ones(1 << 19) for _ in range(self.mib // 4)]
         sample.data = int(sum(float(a[0]) for a in arrays))
         return sample
+
+
+def memfds(pid: int | str = "self") -> int:
+    """Descriptors and maps of datamultiproc's memory files held by process ``pid``."""
+    count = 0
+    with os.scandir(f"/proc/{pid}/fd") as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                count += os.readlink(entry.path).startswith("/memfd:datamultiproc")
+    with open(f"/proc/{pid}/maps") as maps:
+        count += sum("memfd:datamultiproc" in line for line in maps)
+    return count

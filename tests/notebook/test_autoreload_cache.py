@@ -39,35 +39,47 @@ class Step(Processor):
 """
 
 
+class _Kernel:
+    """A real kernel running ``cells``; ``run(i)`` executes cell ``i`` and keeps its text."""
+
+    def __init__(
+        self, cells: list[str], workdir: Path, paths: list[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import nbformat
+        from nbclient import NotebookClient
+
+        self.notebook = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(c) for c in cells]
+        )
+        # Worker processes find the package (and the user module) on the inherited path.
+        path = [*paths, os.environ.get("PYTHONPATH")]
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, path)))
+        self.client = NotebookClient(
+            self.notebook,
+            timeout=120,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(workdir)}},
+        )
+        self.outputs: list[str] = []
+
+    def run(self, index: int) -> None:
+        cell = self.notebook.cells[index]
+        self.client.execute_cell(cell, index)
+        text = "".join(o.get("text", "") for o in cell.outputs)
+        assert "Error" not in text, text
+        self.outputs.append(text.strip())
+
+
 def test_autoreload_edit_of_method_and_helper_is_a_miss(
     tmp_path: Path, jupyter_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
     steps = tmp_path / "steps.py"
     steps.write_text(STEPS.format(helper=1, base=10))
     setup = SETUP.format(workdir=str(tmp_path), cache=str(tmp_path / "cache"))
-    notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(setup), nbformat.v4.new_code_cell(RUN)]
-    )
-    paths = [str(ROOT), os.environ.get("PYTHONPATH")]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
-    client = NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    outputs: list[str] = []
+    kernel = _Kernel([setup, RUN], tmp_path, [str(ROOT)], monkeypatch)
+    run_cell, outputs = kernel.run, kernel.outputs
 
-    def run_cell(index: int) -> None:
-        client.execute_cell(notebook.cells[index], index)
-        text = "".join(o.get("text", "") for o in notebook.cells[index].outputs)
-        assert "Error" not in text, text
-        outputs.append(text.strip())
-
-    with client.setup_kernel():
+    with kernel.client.setup_kernel():
         run_cell(0)
         run_cell(1)  # miss: 11
         run_cell(1)  # hit: 11
@@ -105,34 +117,15 @@ print("VALUE", sorted({{s.value for s in result}}), sum(r.steps[0].cache_hit for
 def test_autoreload_edits_reach_warm_executor_and_dask_workers(
     tmp_path: Path, jupyter_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
     steps = tmp_path / "steps.py"
     steps.write_text(STEPS.format(helper=1, base=10))
     setup = SETUP.format(workdir=str(tmp_path), cache=str(tmp_path / "cache"))
     run = WORKERS_RUN.format(cache=str(tmp_path / "cache"))
-    notebook = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell(c) for c in (setup, BACKENDS[backend], run, "close()")]
-    )
-    # The workers find steps.py on the inherited path.
-    paths = [str(ROOT), str(tmp_path), os.environ.get("PYTHONPATH")]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
-    client = NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    )
-    outputs: list[str] = []
+    cells = [setup, BACKENDS[backend], run, "close()"]
+    kernel = _Kernel(cells, tmp_path, [str(ROOT), str(tmp_path)], monkeypatch)
+    run_cell, outputs = kernel.run, kernel.outputs
 
-    def run_cell(index: int) -> None:
-        client.execute_cell(notebook.cells[index], index)
-        text = "".join(o.get("text", "") for o in notebook.cells[index].outputs)
-        assert "Error" not in text, text
-        outputs.append(text.strip())
-
-    with client.setup_kernel():
+    with kernel.client.setup_kernel():
         run_cell(0)
         run_cell(1)
         try:

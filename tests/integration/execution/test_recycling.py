@@ -3,7 +3,6 @@ in (only where nothing maps them), freed memory kept while busy and given back w
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import time
@@ -16,7 +15,7 @@ from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._heap import keep_freed_memory, release_if_idle
 from datamultiproc.execution._multiprocess import MultiprocessBackend
 from datamultiproc.execution._pool import _IDLE, shutdown_pools
-from tests.helpers import AddStep, ArraySample, Churn, NumberSample, ReuseInput
+from tests.helpers import AddStep, ArraySample, Churn, NumberSample, ReuseInput, memfds
 
 pytestmark = pytest.mark.skipif(
     not transport.available(), reason="needs memfd and descriptor passing"
@@ -34,17 +33,6 @@ def _memfd_inode(array: np.ndarray) -> int | None:
             if start <= address < end:
                 return int(parts[4]) if "memfd:datamultiproc" in line else None
     return None
-
-
-def _memfds(pid: int | str = "self") -> int:
-    count = 0
-    with os.scandir(f"/proc/{pid}/fd") as entries:
-        for entry in entries:
-            with contextlib.suppress(OSError):
-                count += os.readlink(entry.path).startswith("/memfd:datamultiproc")
-    with open(f"/proc/{pid}/maps") as maps:
-        count += sum("memfd:datamultiproc" in line for line in maps)
-    return count
 
 
 def _samples(count: int) -> list[ArraySample]:
@@ -94,10 +82,10 @@ def test_a_file_still_mapped_is_never_written(hold: str) -> None:
     finally:
         os.close(fd)
         recycler.close()
-    assert _memfds() == 1  # the kept map only: every descriptor is closed
+    assert memfds() == 1  # the kept map only: every descriptor is closed
     del kept
     gc.collect()
-    assert _memfds() == 0
+    assert memfds() == 0
 
 
 @pytest.mark.slow
@@ -180,7 +168,7 @@ def test_inputs_a_processor_holds_on_to_are_never_overwritten(how: str) -> None:
 @pytest.mark.slow
 def test_recycling_leaves_no_descriptor_or_map_behind() -> None:
     gc.collect()
-    assert _memfds() == 0
+    assert memfds() == 0
     for how in ("new", "same", "keep"):
         backend = MultiprocessBackend(2, inline=False)
         result = run(ReuseInput(how=how), _samples(12), backend=backend, progress=False)
@@ -195,7 +183,7 @@ def test_recycling_leaves_no_descriptor_or_map_behind() -> None:
         assert not [link for link in links if link.startswith("/memfd:")]
     shutdown_pools()
     gc.collect()
-    assert _memfds() == 0
+    assert memfds() == 0
 
 
 def _rss_mib(pid: int) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import signal
@@ -19,7 +18,7 @@ from datamultiproc import Compose, run
 from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._codec import encode_shared, read_message
 from datamultiproc.execution._pool import shutdown_pools
-from tests.helpers import AnySample, KillOn, MakeArray, TouchArrays
+from tests.helpers import AnySample, KillOn, MakeArray, TouchArrays, memfds
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,25 +28,13 @@ ROOT = Path(__file__).resolve().parents[3]
 BIG = transport.SHARED_BYTES // 8 + 1000  # float64 elements: just over the threshold
 
 
-def _memfds(pid: int | str = "self") -> int:
-    """Descriptors and maps of this package's memory files held by process ``pid``."""
-    count = 0
-    with os.scandir(f"/proc/{pid}/fd") as entries:
-        for entry in entries:
-            with contextlib.suppress(OSError):
-                count += os.readlink(entry.path).startswith("/memfd:datamultiproc")
-    with open(f"/proc/{pid}/maps") as maps:
-        count += sum("memfd:datamultiproc" in line for line in maps)
-    return count
-
-
 def _holders() -> list[int]:
     """Pids of every process that still holds one of this package's memory files."""
     pids = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                if _memfds(name):
+                if memfds(name):
                     pids.append(int(name))
             except OSError:
                 continue  # gone, or not ours
@@ -58,7 +45,7 @@ def _holders() -> list[int]:
 def _clean() -> None:
     """Start from no live maps: earlier tests' results may wait for the collector."""
     gc.collect()
-    if _memfds():
+    if memfds():
         pytest.fail("an earlier test left shared memory mapped")
 
 
@@ -131,13 +118,13 @@ def test_message_round_trip_through_a_socket_maps_large_buffers(tmp_path: Path) 
             end.close()
         os.close(stream)
     _assert_same(payload, received)
-    assert _memfds() == 6  # one map per shared buffer, no descriptor left open
+    assert memfds() == 6  # one map per shared buffer, no descriptor left open
     assert received["float64"].flags.writeable
     received["float64"][0] = -1.0  # private memory: the original stays as it was
     assert payload["float64"][0] == 0.0  # type: ignore[index]
     del received
     gc.collect()
-    assert _memfds() == 0
+    assert memfds() == 0
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
@@ -162,10 +149,10 @@ def test_result_arrays_are_writable_and_outlive_later_runs() -> None:
     assert again[0] == 1.0
     assert made[0] == -1.0
     assert made[-1] == BIG  # still mapped, still intact, after another run
-    assert _memfds() == 2  # one map per live result array, no descriptors
+    assert memfds() == 2  # one map per live result array, no descriptors
     del first, second, made, again
     gc.collect()
-    assert _memfds() == 0
+    assert memfds() == 0
 
 
 def test_nothing_left_after_a_normal_run() -> None:
@@ -175,10 +162,10 @@ def test_nothing_left_after_a_normal_run() -> None:
 
     workers = [w.process.pid for pool in _IDLE.values() for w in pool.live()]
     assert workers
-    assert all(_memfds(pid) == 0 for pid in workers)  # warm workers keep nothing
+    assert all(memfds(pid) == 0 for pid in workers)  # warm workers keep nothing
     del result
     gc.collect()
-    assert _memfds() == 0
+    assert memfds() == 0
 
 
 def test_nothing_left_after_a_worker_is_killed_mid_sample() -> None:
