@@ -49,7 +49,7 @@ def test_without_a_registered_runner_processor_run_says_what_to_do(
 ) -> None:
     from datamultiproc.core import _services
 
-    monkeypatch.setattr(_services, "_registered", [])
+    monkeypatch.setattr(_services._runner, "_value", [])
     with pytest.raises(exceptions.ExecutionError, match="no runner registered: import"):
         AddStep().run([], backend="sequential", progress=False)
 
@@ -59,8 +59,8 @@ def test_without_registered_views_the_frames_say_what_to_do(
 ) -> None:
     from datamultiproc.execution import _services
 
-    monkeypatch.setattr(_services, "_views", [])
-    monkeypatch.setattr(_services, "_display", [])
+    monkeypatch.setattr(_services._views, "_value", [])
+    monkeypatch.setattr(_services._display, "_value", [])
     with pytest.raises(exceptions.ExecutionError, match="no DataFrame views registered"):
         datamultiproc.RunResult().history()
     with pytest.raises(exceptions.ExecutionError, match="no progress display registered"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from datamultiproc.exceptions import ExecutionError
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Runner",
+    "Slot",
     "TableService",
     "planner",
     "register_planner",
@@ -32,6 +33,36 @@ __all__ = [
     "table_service",
     "trace_frame",
 ]
+
+T = TypeVar("T")
+
+
+class Slot(Generic[T]):
+    """One service that a higher layer registers; asking for it before then is an error.
+
+    Examples
+    --------
+    >>> slot: Slot[int] = Slot("no number registered: import it first")
+    >>> slot.set(3)
+    >>> slot.get()
+    3
+    """
+
+    __slots__ = ("_missing", "_value")
+
+    def __init__(self, missing: str) -> None:
+        self._missing = missing  # the error message while nothing is registered
+        self._value: list[T] = []
+
+    def set(self, value: T) -> None:
+        """Register ``value``, replacing any earlier one."""
+        self._value[:] = [value]
+
+    def get(self) -> T:
+        """Return the registered value; ``ExecutionError`` naming what to do if there is none."""
+        if not self._value:
+            raise ExecutionError(self._missing)
+        return self._value[0]
 
 
 @dataclass(frozen=True)
@@ -50,7 +81,9 @@ class Runner:
     imap: Callable[..., Iterator[Any]]
 
 
-_registered: list[Runner] = []
+_runner: Slot[Runner] = Slot(
+    "no runner registered: import datamultiproc (or datamultiproc.execution) first"
+)
 
 
 def register_runner(run: Callable[..., Any], imap: Callable[..., Iterator[Any]]) -> None:
@@ -64,7 +97,7 @@ def register_runner(run: Callable[..., Any], imap: Callable[..., Iterator[Any]])
     >>> _services.runner().run is run
     True
     """
-    _registered[:] = [Runner(run=run, imap=imap)]
+    _runner.set(Runner(run=run, imap=imap))
 
 
 def runner() -> Runner:
@@ -75,18 +108,17 @@ def runner() -> Runner:
     ExecutionError
         If no runner was registered (``datamultiproc.execution`` was never imported).
     """
-    if not _registered:
-        msg = "no runner registered: import datamultiproc (or datamultiproc.execution) first"
-        raise ExecutionError(msg)
-    return _registered[0]
+    return _runner.get()
 
 
-_planners: list[Callable[[Any, Iterable[Any]], Any]] = []
+_planner: Slot[Callable[[Any, Iterable[Any]], Any]] = Slot(
+    "no planner registered: import datamultiproc (or datamultiproc.storage) first"
+)
 
 
 def register_planner(plan: Callable[[Any, Iterable[Any]], Any]) -> None:
     """Make ``plan(pipeline, samples)`` the implementation of :meth:`Processor.plan`."""
-    _planners[:] = [plan]
+    _planner.set(plan)
 
 
 def planner() -> Callable[[Any, Iterable[Any]], Any]:
@@ -97,18 +129,17 @@ def planner() -> Callable[[Any, Iterable[Any]], Any]:
     ExecutionError
         If none was registered (``datamultiproc.storage`` was never imported).
     """
-    if not _planners:
-        msg = "no planner registered: import datamultiproc (or datamultiproc.storage) first"
-        raise ExecutionError(msg)
-    return _planners[0]
+    return _planner.get()
 
 
-_trace_frames: list[Callable[[Any], Any]] = []
+_trace_frame: Slot[Callable[[Any], Any]] = Slot(
+    "no DataFrame view of a trace registered: import datamultiproc first"
+)
 
 
 def register_trace_frame(view: Callable[[Any], Any]) -> None:
     """Make ``view(trace) -> pandas.DataFrame`` implement :meth:`Trace.to_frame`."""
-    _trace_frames[:] = [view]
+    _trace_frame.set(view)
 
 
 def trace_frame() -> Callable[[Any], Any]:
@@ -119,10 +150,7 @@ def trace_frame() -> Callable[[Any], Any]:
     ExecutionError
         If none was registered (``datamultiproc`` was never imported).
     """
-    if not _trace_frames:
-        msg = "no DataFrame view of a trace registered: import datamultiproc first"
-        raise ExecutionError(msg)
-    return _trace_frames[0]
+    return _trace_frame.get()
 
 
 @dataclass(frozen=True)
@@ -145,12 +173,14 @@ class TableService:
     history_frame: Callable[[Iterable[Any]], Any]
 
 
-_service: list[TableService] = []
+_tables: Slot[TableService] = Slot(
+    "no table service registered: import datamultiproc (it registers pandas tables)"
+)
 
 
 def register_table_service(service: TableService) -> None:
     """Make ``service`` read and make DataFrames for core, storage and execution."""
-    _service[:] = [service]
+    _tables.set(service)
 
 
 def table_service() -> TableService:
@@ -161,7 +191,4 @@ def table_service() -> TableService:
     ExecutionError
         If none was registered (``datamultiproc`` was never imported).
     """
-    if not _service:
-        msg = "no table service registered: import datamultiproc (it registers pandas tables)"
-        raise ExecutionError(msg)
-    return _service[0]
+    return _tables.get()

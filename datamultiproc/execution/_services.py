@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from datamultiproc.exceptions import ExecutionError
+from datamultiproc.core._services import Slot
 from datamultiproc.execution._events import ProgressSink
 
 if TYPE_CHECKING:
@@ -57,13 +57,17 @@ class ResultViews:
     browse: Callable[[Any], Any]
 
 
-_display: list[DisplayFactory] = []
-_views: list[ResultViews] = []
+_display: Slot[DisplayFactory] = Slot(
+    "no progress display registered: import datamultiproc, or pass progress=False or a ProgressSink"
+)
+_views: Slot[ResultViews] = Slot(
+    "no DataFrame views registered: import datamultiproc (it registers pandas views)"
+)
 
 
 def register_display_factory(factory: DisplayFactory) -> None:
     """Make ``factory`` create the displays of ``progress=True``/``"auto"``/``"widget"``/``"text"``."""
-    _display[:] = [factory]
+    _display.set(factory)
 
 
 def create_display(mode: DisplayMode, *, stop: threading.Event) -> ProgressSink:
@@ -74,18 +78,12 @@ def create_display(mode: DisplayMode, *, stop: threading.Event) -> ProgressSink:
     ExecutionError
         If no factory was registered.
     """
-    if not _display:
-        msg = (
-            "no progress display registered: import datamultiproc, "
-            "or pass progress=False or a ProgressSink"
-        )
-        raise ExecutionError(msg)
-    return _display[0](mode, stop=stop)
+    return _display.get()(mode, stop=stop)
 
 
 def register_result_views(views: ResultViews) -> None:
     """Make ``views`` implement ``RunResult.history()``, ``cache_stats()`` and the others."""
-    _views[:] = [views]
+    _views.set(views)
 
 
 def result_views() -> ResultViews:
@@ -96,7 +94,4 @@ def result_views() -> ResultViews:
     ExecutionError
         If none were registered.
     """
-    if not _views:
-        msg = "no DataFrame views registered: import datamultiproc (it registers pandas views)"
-        raise ExecutionError(msg)
-    return _views[0]
+    return _views.get()
