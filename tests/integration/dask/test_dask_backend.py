@@ -268,10 +268,13 @@ NOTEBOOK_SCRIPT = textwrap.dedent(
 )
 
 
-def test_notebook_defined_classes_run_on_the_workers() -> None:
+def _run_script(script: str) -> dict[str, Any]:
+    """Run ``script`` in a fresh interpreter (its ``__main__`` is a notebook's); return its JSON."""
+    import json
+
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     completed = subprocess.run(
-        [sys.executable, "-c", NOTEBOOK_SCRIPT],
+        [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         timeout=150,
@@ -279,9 +282,12 @@ def test_notebook_defined_classes_run_on_the_workers() -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    import json
+    out: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return out
 
-    out = json.loads(completed.stdout.strip().splitlines()[-1])
+
+def test_notebook_defined_classes_run_on_the_workers() -> None:
+    out = _run_script(NOTEBOOK_SCRIPT)
     assert out["status"] == "complete"
     assert out["data"] == [(i * 2 + 10) * 3 + 10 for i in range(40)]
     assert out["same_class"] is True
@@ -332,19 +338,7 @@ CLASS_TABLE_SCRIPT = textwrap.dedent(
 
 
 def test_notebook_classes_travel_once_per_cluster() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    completed = subprocess.run(
-        [sys.executable, "-c", CLASS_TABLE_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=150,
-        env=env,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    import json
-
-    out = json.loads(completed.stdout.strip().splitlines()[-1])
+    out = _run_script(CLASS_TABLE_SCRIPT)
     assert out["data"] == [i + 1 for i in range(300)] * 2
     assert out["same_class"] is True
     # The first chunk carries the class by value; every later one only its token.
