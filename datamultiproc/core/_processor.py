@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from datamultiproc.core._records import StepRecord, current_recorder
+from datamultiproc.core._records import StepRecord, StepRecorder, current_recorder
 from datamultiproc.core._sample import BaseSample, values_equal
 from datamultiproc.core._services import planner, runner
 from datamultiproc.exceptions import ProcessingError
@@ -16,7 +16,7 @@ from datamultiproc.exceptions import ProcessingError
 if TYPE_CHECKING:
     from datamultiproc.core._trace import Trace
 
-__all__ = ["FunctionStep", "Processor", "check_is_sample"]
+__all__ = ["FunctionStep", "Processor", "check_is_sample", "not_a_sample"]
 
 
 class Processor(BaseModel):
@@ -134,26 +134,35 @@ class Processor(BaseModel):
         except ProcessingError:
             raise
         except Exception as exc:
-            if recorder is not None:
-                recorder.add(
-                    stage, self.describe_params(), time.perf_counter() - started, status="failed"
-                )
-            sample_id = getattr(sample, "id", None)
-            msg = f"sample {sample_id!r} failed in {stage}: {type(exc).__name__}: {exc}"
-            raise ProcessingError(msg, sample_id=sample_id, processor=stage) from exc
+            raise self._step_error(sample, stage, exc, recorder, started) from exc
         if not isinstance(result, BaseSample):
-            sample_id = getattr(sample, "id", None)
-            hint = " (did process() forget to return the sample?)" if result is None else ""
-            msg = (
-                f"sample {sample_id!r}: {stage}.process() returned "
-                f"{type(result).__name__}, not a sample{hint}"
-            )
-            raise ProcessingError(msg, sample_id=sample_id, processor=stage)
+            raise not_a_sample(sample, stage, result)
         params = self.describe_params() if recorder is None else recorder.describe(self)
         result.processing_history.append((stage, params))
         if recorder is not None:
             recorder.add(stage, params, time.perf_counter() - started)
         return result
+
+    def _step_error(
+        self,
+        sample: Any,
+        stage: str,
+        exc: Exception,
+        recorder: StepRecorder | None,
+        started: float,
+    ) -> ProcessingError:
+        """Record a step whose ``process()`` raised ``exc``; return the error to raise from it.
+
+        The parent's loop for one plain step (``execution/_inline``) shares it with
+        :meth:`_run_step`, so its failures are recorded exactly like a worker's.
+        """
+        if recorder is not None:
+            recorder.add(
+                stage, self.describe_params(), time.perf_counter() - started, status="failed"
+            )
+        sample_id = getattr(sample, "id", None)
+        msg = f"sample {sample_id!r} failed in {stage}: {type(exc).__name__}: {exc}"
+        return ProcessingError(msg, sample_id=sample_id, processor=stage)
 
     def _trace_step(self, sample: Any, upstream: tuple[Processor, ...]) -> tuple[Any, str]:
         """Run this leaf step for :meth:`trace` without writing anything.
@@ -292,6 +301,17 @@ def _stable_repr(value: Any) -> str:
         items = ", ".join(sorted(map(repr, value)))
         return f"{{{items}}}" if isinstance(value, set) else f"frozenset({{{items}}})"
     return repr(value)
+
+
+def not_a_sample(sample: Any, stage: str, result: Any) -> ProcessingError:
+    """Return the error for a ``process()`` of ``stage`` that returned ``result``, not a sample."""
+    sample_id = getattr(sample, "id", None)
+    hint = " (did process() forget to return the sample?)" if result is None else ""
+    msg = (
+        f"sample {sample_id!r}: {stage}.process() returned "
+        f"{type(result).__name__}, not a sample{hint}"
+    )
+    return ProcessingError(msg, sample_id=sample_id, processor=stage)
 
 
 def check_is_sample(item: object, *, where: str) -> None:
