@@ -60,9 +60,11 @@ _IMMUTABLE = _ATOMIC | {
 _set = object.__setattr__
 # pydantic's slots, set through their descriptors (faster than object.__setattr__).
 _slots = BaseModel.__dict__
+_set_dict = _slots["__dict__"].__set__
 _set_extra = _slots["__pydantic_extra__"].__set__
 _set_fields_set = _slots["__pydantic_fields_set__"].__set__
 _set_private = _slots["__pydantic_private__"].__set__
+_type_attribute = type.__getattribute__
 
 
 def copy_sample(sample: _T) -> _T:
@@ -77,7 +79,7 @@ def copy_sample(sample: _T) -> _T:
         return _deep_copy_sample(sample)
     state = sample.__dict__
     fields = state.copy()
-    lists: list[Any] | None = None
+    first = None  # the first list field; further ones are checked against every field
     for name, value in state.items():
         kind = type(value)
         if kind in _ATOMIC:
@@ -95,20 +97,29 @@ def copy_sample(sample: _T) -> _T:
                 continue
             if not _immutable(item):
                 return _deep_copy_sample(sample)
-        if lists is None:
-            lists = [value]
-        elif any(seen is value for seen in lists):
+        if first is None:
+            first = value
+        elif _held_before(value, name, state):
             return _deep_copy_sample(sample)
-        else:
-            lists.append(value)
         fields[name] = value.copy()
     cls = type(sample)
-    new = cls.__new__(cls)
-    _set(new, "__dict__", fields)
+    # Looked up past the pydantic metaclass's __getattr__ hook: the same __new__, sooner.
+    new = _type_attribute(cls, "__new__")(cls)
+    _set_dict(new, fields)
     _set_extra(new, None)
     _set_fields_set(new, set(sample.__pydantic_fields_set__))  # type: ignore[attr-defined]
     _set_private(new, None)
     return new
+
+
+def _held_before(value: Any, name: str, state: dict[str, Any]) -> bool:
+    """Whether a field before ``name`` holds the list ``value`` too."""
+    for other, held in state.items():
+        if other == name:
+            return False
+        if held is value:
+            return True
+    return False
 
 
 def _immutable(value: Any) -> bool:
