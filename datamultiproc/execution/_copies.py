@@ -104,7 +104,7 @@ def copy_sample(sample: _T) -> _T:
         fields[name] = value.copy()
     cls = type(sample)
     # Looked up past the pydantic metaclass's __getattr__ hook: the same __new__, sooner.
-    new = _type_attribute(cls, "__new__")(cls)
+    new: _T = _type_attribute(cls, "__new__")(cls)
     _set_dict(new, fields)
     _set_extra(new, None)
     _set_fields_set(new, set(sample.__pydantic_fields_set__))  # type: ignore[attr-defined]
