@@ -13,15 +13,18 @@ CPU time. Prints a Markdown table of medians in microseconds per sample.
 
 Parts of the plain loop's ``pipeline(sample)``: ``process()`` alone, the parameter text
 for the history (``describe_params()``, built on every call). Parts of the inline path
-(``ParentRunner.run``): the copy of the sample (``copy_sample``), the step run under a
-step recorder (parameter text from the run's memo, a step record written), and the
-whole inline path (the rest is the sample's records, its outcome and the new objects).
+(``ParentRunner.run``, which runs a pipeline of one plain processor through
+``_plainstep.run_plain_step``): the copy of the sample (``copy_sample``) and the rest of
+that loop without the copy (the step, the parameter text from the run's memo, the step
+record, the sample's record and outcome). Last, what a pipeline that is not one plain
+processor (a Compose, a Cache) pays per step instead: ``_run_step`` under a recorder.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import math
 import statistics
 import sys
 import time
@@ -41,7 +44,9 @@ import datamultiproc
 from datamultiproc.core import recording
 from datamultiproc.execution._codec import encode_pipeline
 from datamultiproc.execution._copies import copy_sample
+from datamultiproc.execution import _plainstep
 from datamultiproc.execution._inline import ParentRunner
+from datamultiproc.execution._plainstep import run_plain_step
 
 PIPELINE = AddOne()
 
@@ -78,6 +83,20 @@ def step_recorded(samples: list[Any]) -> None:
             step(sample, ())
 
 
+def plain_step_uncopied(samples: list[Any]) -> None:
+    # run_plain_step with the copy left out: the step, its records and outcomes.
+    _plainstep.copy_sample = _uncopied
+    try:
+        with recording({}) as recorder:
+            run_plain_step(PIPELINE, list(enumerate(samples)), recorder, "parent", math.inf)
+    finally:
+        _plainstep.copy_sample = copy_sample
+
+
+def _uncopied(sample: Any) -> Any:
+    return sample
+
+
 def inline_path(samples: list[Any]) -> None:
     runner = ParentRunner(*encode_pipeline(PIPELINE))
     runner.prepare()
@@ -91,7 +110,8 @@ PARTS: dict[str, Callable[[list[Any]], None]] = {
     "  describe_params() (history text)": describe,
     "inline path: ParentRunner.run": inline_path,
     "  copy_sample": copies,
-    "  step under a recorder (memo, record)": step_recorded,
+    "  the rest of run_plain_step (step, records, outcome)": plain_step_uncopied,
+    "a step under a recorder (Compose etc., not W1)": step_recorded,
 }
 
 
