@@ -90,8 +90,8 @@ def run_plain_step(
                 raise pipeline._step_error(copy, stage, exc, recorder, started) from exc
             if not isinstance(result, BaseSample):
                 raise not_a_sample(copy, stage, result)
-            current = pipeline.__dict__.values()
-            if len(current) != count or (count and not all(map(_is, values, current))):
+            current = pipeline.__dict__
+            if len(current) != count or (count and not all(map(_is, values, current.values()))):
                 text = recorder.describe(pipeline)
                 values = tuple(pipeline.__dict__.values())
                 count = len(values)
