@@ -153,8 +153,8 @@ class Processor(BaseModel):
     ) -> ProcessingError:
         """Record a step whose ``process()`` raised ``exc``; return the error to raise from it.
 
-        The parent's loop for one plain step (``execution/_inline``) shares it with
-        :meth:`_run_step`, so its failures are recorded exactly like a worker's.
+        The parent's loop for a pipeline of one plain processor (``execution/_plainstep``)
+        shares it with :meth:`_run_step`, so its failures are recorded as a worker's are.
         """
         if recorder is not None:
             recorder.add(
