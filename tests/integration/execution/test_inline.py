@@ -232,6 +232,39 @@ def test_parent_errors_are_collected_like_the_workers() -> None:
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("parent_takes_part")
+def test_one_plain_processor_in_the_parent_records_and_fails_like_the_workers() -> None:
+    # A pipeline of one plain processor runs through the parent's written-out loop.
+    bad = {f"s{i}" for i in range(0, 400, 7)}
+    inputs = number_samples(400)
+    with pytest.warns(Warning, match=f"{len(bad)} of 400 samples failed"):
+        result = run(FailOn(ids=sorted(bad)), inputs, workers=2, progress=False)
+    counts = _workers(result)
+    assert counts["parent"] > 200
+    assert counts["process"] > 0
+    assert all(s.processing_history == [] for s in inputs)  # the inputs never change
+    by_worker: dict[str, set[tuple[Any, ...]]] = {"parent": set(), "process": set()}
+    for record in result.records:
+        kind = "parent" if record.worker == "parent" else "process"
+        steps = tuple(step._replace(seconds=0.0) for step in record.steps)
+        by_worker[kind].add((record.status, steps))
+    assert by_worker["parent"] == by_worker["process"]  # an ok and a failed shape, each
+    assert len(by_worker["parent"]) == 2
+    failures = {f.worker == "parent": f for f in result.failures}
+    assert set(failures) == {True, False}
+    ours, theirs = failures[True], failures[False]
+    assert (
+        (ours.stage, ours.error_type)
+        == (theirs.stage, theirs.error_type)
+        == ("FailOn", "ValueError")
+    )
+    assert ours.message.replace(ours.sample_id, "") == theirs.message.replace(theirs.sample_id, "")
+    assert [s.processing_history for s in result] == [
+        [("FailOn", FailOn(ids=sorted(bad)).describe_params())]
+    ] * (400 - len(bad))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("parent_takes_part")
 def test_parent_uses_its_own_set_up_copy_and_caches_like_a_worker(tmp_path: Path) -> None:
     log = tmp_path / "setup.log"
     setup = SetupLog(path=str(log))
