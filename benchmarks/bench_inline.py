@@ -9,7 +9,9 @@ W1 of ``bench_runner.py`` (tiny samples through ``AddOne``). Each part runs over
 sample in a loop of its own, timed in CPU time of this thread (``time.thread_time``)
 with the garbage collector off, the parts alternating in each repeat; then a warm
 ``datamultiproc.run`` and the plain loop, collector on, in wall time and the parent's
-CPU time. Prints a Markdown table of medians in microseconds per sample.
+CPU time, the run's wall time split around the chunks the parent runs itself (the first
+chunks go to the workers). Prints a Markdown table of medians in microseconds per sample
+(of all the run's samples, for the split).
 
 Parts of the plain loop's ``pipeline(sample)``: ``process()`` alone, the parameter text
 for the history (``describe_params()``, built on every call). Parts of the inline path
@@ -42,9 +44,9 @@ from bench_runner import AddOne, TinySample
 
 import datamultiproc
 from datamultiproc.core import recording
+from datamultiproc.execution import _plainstep
 from datamultiproc.execution._codec import encode_pipeline
 from datamultiproc.execution._copies import copy_sample
-from datamultiproc.execution import _plainstep
 from datamultiproc.execution._inline import ParentRunner
 from datamultiproc.execution._plainstep import run_plain_step
 
@@ -115,6 +117,32 @@ PARTS: dict[str, Callable[[list[Any]], None]] = {
 }
 
 
+# (start, end) of every ParentRunner.run call in the timed warm run.
+laps: list[tuple[float, float]] = []
+_run = ParentRunner.run
+
+
+def _timed_run(self: ParentRunner, *args: Any, **kwargs: Any) -> Any:
+    lap = time.perf_counter()
+    try:
+        return _run(self, *args, **kwargs)
+    finally:
+        laps.append((lap, time.perf_counter()))
+
+
+def _phases(started: float, ended: float) -> dict[str, float]:
+    """The warm run's wall time split around its inline chunks, in seconds."""
+    if not laps:
+        return {}
+    inline = sum(end - start for start, end in laps)
+    return {
+        "  until the first inline chunk (workers only), wall": laps[0][0] - started,
+        "  in inline chunks (ParentRunner.run), wall": inline,
+        "  between inline chunks, wall": laps[-1][1] - laps[0][0] - inline,
+        "  after the last inline chunk, wall": ended - laps[-1][1],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 samples, 3 repeats")
@@ -123,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     count, repeats = (2_000, 3) if args.quick else (20_000, 9)
     per_sample: dict[str, list[float]] = defaultdict(list)
     datamultiproc.run(PIPELINE, make(4), workers=2, progress=False)  # start the workers
+    ParentRunner.run = _timed_run  # type: ignore[method-assign]
     for _ in range(repeats):
         gc.disable()
         for name, part in PARTS.items():
@@ -138,14 +167,16 @@ def main(argv: list[str] | None = None) -> None:
             (time.perf_counter() - started) / count * 1e6
         )
         samples = make(count)
+        laps.clear()
         started, cpu = time.perf_counter(), time.process_time()
         result = datamultiproc.run(PIPELINE, samples, workers=2, progress=False)
-        per_sample["datamultiproc.run (warm), wall"].append(
-            (time.perf_counter() - started) / count * 1e6
-        )
+        ended = time.perf_counter()
+        per_sample["datamultiproc.run (warm), wall"].append((ended - started) / count * 1e6)
         per_sample["datamultiproc.run (warm), parent CPU"].append(
             (time.process_time() - cpu) / count * 1e6
         )
+        for name, seconds in _phases(started, ended).items():
+            per_sample[name].append(seconds / count * 1e6)
         del result, samples
     print(f"W1, {count:,} samples, medians of {repeats}, µs per sample\n")
     print("| part | µs |\n|---|---:|")
