@@ -32,7 +32,7 @@ from datamultiproc.core import BaseSample, Processor, SampleRecord, StepRecord, 
 from datamultiproc.execution._codestate import CodeState, code_state
 from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._job import Outcome, to_outcome
-from datamultiproc.execution._plainstep import is_plain_step, run_plain_step
+from datamultiproc.execution._plainstep import plain_steps, run_plain_chain
 from datamultiproc.execution._worker import (
     RawFailure,
     RawOutcome,
@@ -106,18 +106,19 @@ class ParentRunner:
         with ``copy_input=True`` does for each sample, in one loop: one recorder for
         the chunk (its records start afresh per sample), the pipeline's step called
         without the public ``__call__``'s input check (every item is a sample copy).
-        A pipeline of one plain processor runs through
-        :func:`~datamultiproc.execution._plainstep.run_plain_step`, the same loop with
-        the step written out.
+        A pipeline of plain processors (one, or a Compose of them) runs through
+        :func:`~datamultiproc.execution._plainstep.run_plain_chain`, the same loop with
+        ``_run_step`` written out.
         """
         self.prepare()
         pipeline, setup_error, params = self.pipeline, self.setup_error, self.params
         assert pipeline is not None
         if setup_error is not None:
             return [to_outcome(run_sample(pipeline, i, s, setup_error), PARENT) for i, s in items]
-        if is_plain_step(pipeline):
+        chain = plain_steps(pipeline)
+        if chain:
             with recording(params) as recorder:
-                return run_plain_step(pipeline, items, recorder, PARENT, deadline)
+                return run_plain_chain(chain, items, recorder, PARENT, deadline)
         step: Callable[[Any, Any], Any] = pipeline._run_step
         upstream: Any = ()
         if type(pipeline).__call__ is not Processor.__call__:  # its own __call__: keep it

@@ -14,7 +14,7 @@ from datamultiproc.exceptions import ProcessingError
 from datamultiproc.execution._codec import encode_pipeline
 from datamultiproc.execution._inline import PARENT, ParentRunner
 from datamultiproc.execution._job import Outcome, to_outcome
-from datamultiproc.execution._plainstep import is_plain_step, run_plain_step
+from datamultiproc.execution._plainstep import plain_steps, run_plain_chain, run_plain_step
 from datamultiproc.execution._worker import run_sample
 from tests.helpers import (
     AddStep,
@@ -92,6 +92,13 @@ PLAIN = [
     RaisesProcessingError(),
     BadDescription(),
     FunctionStep(function=_increment),
+    # Chains: a Compose of plain processors, nested ones flattened.
+    Compose(AddStep(step_size=3), DoubleStep()),
+    Compose(Tally(), Compose(_increment, Stepwise()), AddStep()),
+    Compose(AddStep(), FailOn(ids=["s1", "s4"]), DoubleStep()),
+    Compose(CallsInner(), ReturnsNone()),
+    Compose(Stepwise(), RaisesProcessingError()),
+    Compose(DoubleStep(), BadDescription()),
 ]
 
 
@@ -127,7 +134,7 @@ def _in_the_parent(pipeline: Processor, samples: list[Any]) -> list[Outcome]:
 
 @pytest.mark.parametrize("pipeline", PLAIN, ids=lambda p: type(p).__name__)
 def test_the_parent_makes_what_a_worker_makes_of_every_sample(pipeline: Processor) -> None:
-    assert is_plain_step(pipeline)
+    assert len(plain_steps(pipeline)) == len(pipeline.iter_processors())
     inputs = number_samples(9)
     for sample in inputs[::2]:
         sample.processing_history.append(("Load", "x=1"))
@@ -170,27 +177,36 @@ def test_a_sample_that_cannot_be_copied_fails_alone() -> None:
 
 
 def test_the_loop_stops_after_the_first_sample_past_its_deadline() -> None:
-    pipeline = AddStep()
-    with recording({}) as recorder:
-        outcomes = run_plain_step(pipeline, list(enumerate(number_samples(5))), recorder, "p", 0.0)
-    assert [o.index for o in outcomes] == [0]
-    with recording({}) as recorder:
-        outcomes = run_plain_step(
-            FailOn(ids=["s0", "s1"]), list(enumerate(number_samples(5))), recorder, "p", 0.0
-        )
-    assert [o.index for o in outcomes] == [0]
+    samples = list(enumerate(number_samples(5)))
+    for run_loop, pipeline in [
+        (run_plain_step, AddStep()),
+        (run_plain_step, FailOn(ids=["s0", "s1"])),
+        (run_plain_chain, [AddStep(), DoubleStep()]),
+        (run_plain_chain, [AddStep(), FailOn(ids=["s0", "s1"])]),
+    ]:
+        with recording({}) as recorder:
+            outcomes = run_loop(pipeline, samples, recorder, "p", 0.0)  # type: ignore[operator]
+        assert [o.index for o in outcomes] == [0]
 
 
-def test_only_one_plain_processor_takes_the_written_out_loop() -> None:
+def test_only_plain_processors_take_the_written_out_loop(tmp_path: Any) -> None:
     from datamultiproc import Cache, Save
 
-    assert not is_plain_step(Compose(AddStep(), AddStep()))
-    assert not is_plain_step(Cache(processor=AddStep(), cache_dir="unused"))
-    assert not is_plain_step(Save(save_to_dir="unused"))
+    first, second = AddStep(), DoubleStep()
+    assert plain_steps(Compose(first, Compose(second, first))) == (first, second, first)
+    assert plain_steps(Compose(AddStep(), Cache(processor=AddStep(), cache_dir=tmp_path))) == ()
+    assert plain_steps(Save(save_to_dir=tmp_path)) == ()
 
     class OwnCall(AddStep):
         def __call__(self, sample: Any) -> Any:
             assert current_recorder() is not None
             return super().__call__(sample)
 
-    assert not is_plain_step(OwnCall())
+    class OwnChain(Compose):
+        def _run_step(self, sample: Any, upstream: tuple[Processor, ...]) -> Any:
+            return super()._run_step(sample, upstream)
+
+    assert plain_steps(OwnCall()) == ()
+    assert plain_steps(Compose(OwnCall())) == (Compose(OwnCall()).steps[0],)  # called by step
+    assert plain_steps(OwnChain(AddStep())) == ()
+    assert plain_steps(Compose(AddStep(), OwnChain(AddStep()))) == ()
