@@ -18,8 +18,9 @@ for the history (``describe_params()``, built on every call). Parts of the inlin
 (``ParentRunner.run``, which runs a pipeline of one plain processor through
 ``_plainstep.run_plain_step``): the copy of the sample (``copy_sample``) and the rest of
 that loop without the copy (the step, the parameter text from the run's memo, the step
-record, the sample's record and outcome). Last, what a pipeline that is not one plain
-processor (a Compose, a Cache) pays per step instead: ``_run_step`` under a recorder.
+record, the sample's record and outcome). Last, what a pipeline that is not made of plain
+processors only (one with a Cache or a Save) pays per step instead: ``_run_step`` under a
+recorder.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ PARTS: dict[str, Callable[[list[Any]], None]] = {
     "inline path: ParentRunner.run": inline_path,
     "  copy_sample": copies,
     "  the rest of run_plain_step (step, records, outcome)": plain_step_uncopied,
-    "a step under a recorder (Compose etc., not W1)": step_recorded,
+    "a step under a recorder (with a Cache or Save; not W1)": step_recorded,
 }
 
 
