@@ -201,3 +201,24 @@ def test_a_list_held_by_two_fields_stays_shared_in_the_copy() -> None:
 class Twice(BaseSample):
     first: list[int]
     second: list[int]
+
+
+class Thrice(BaseSample):
+    first: list[int]
+    second: list[int]
+    third: list[int]
+
+
+@pytest.mark.parametrize("shared", [(), ("first", "third"), ("second", "third")])
+def test_lists_shared_by_any_two_of_three_fields_stay_shared(shared: tuple[str, ...]) -> None:
+    values = {name: [index] for index, name in enumerate(("first", "second", "third"))}
+    if shared:
+        values[shared[1]] = values[shared[0]]
+    sample = Thrice.model_construct(id="t", **values)  # validation would copy
+    copy = _same_copy(sample)
+    reference = sample.model_copy(deep=True)
+    pairs = [("first", "second"), ("first", "third"), ("second", "third")]
+    assert [getattr(copy, a) is getattr(copy, b) for a, b in pairs] == [
+        getattr(reference, a) is getattr(reference, b) for a, b in pairs
+    ]
+    assert all(getattr(copy, name) is not getattr(sample, name) for name in values)
