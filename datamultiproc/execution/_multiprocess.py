@@ -150,16 +150,18 @@ class _Scheduler:
     # -- main loop --------------------------------------------------------------------
 
     def run(self) -> Iterator[Outcome]:
-        self.pool.fill()
-        for worker in self.pool.live():
-            self._register(worker)
+        self._fill()
         while True:
+            if (self.retry or not self.policy.active) and None in self.pool.workers:
+                self._fill()  # the parent no longer takes every sample: workers again
             self._dispatch()
             if self.feeder.ready:
                 yield from self.feeder.take_ready()
             if self.job.stop.is_set() or (self.feeder.exhausted and not self._in_flight()):
                 return
             outcomes = self._run_inline()
+            if self.policy.active:
+                self._retire_idle()
             wait = 0.0 if outcomes else _POLL_SECONDS
             for selected, events in self.selector.select(wait):
                 self._handle(selected.data, events, outcomes)
@@ -203,6 +205,27 @@ class _Scheduler:
         # Past the deadline: the rest go to the workers.
         self.retry.extend(_Pending(index, sample, 0) for index, sample in items[len(outcomes) :])
         return outcomes
+
+    def _fill(self) -> None:
+        self.pool.fill()
+        for worker in self.pool.live():
+            if worker.slot not in self.registered:
+                self._register(worker)
+
+    def _retire_idle(self) -> None:
+        """Let idle forked workers started by this run go while the parent takes every sample.
+
+        A forked worker shares the parent's memory pages until either writes to them;
+        while it lives, each page the parent writes first is copied, which made a run
+        of tiny samples in the parent about twice as slow. Workers that served
+        earlier runs stay (the pages the parent wrote since are its own already).
+        """
+        if self.pool.start_method != "fork" or self.retry:
+            return
+        for worker in self.pool.live():
+            if not worker.runs and not worker.in_flight and not worker.outbox:
+                self._unregister(worker)
+                self.pool.retire(worker)
 
     def _in_flight(self) -> bool:
         return bool(self.retry) or any(w.in_flight for w in self.pool.live())

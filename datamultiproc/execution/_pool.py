@@ -63,6 +63,7 @@ class WorkerProcess:
         self.in_flight: deque[Any] = deque()  # chunks sent, oldest first
         self.pipelines: set[bytes] = set()  # pipeline keys this worker has loaded
         self.classes: set[str] = set()  # tokens of notebook classes this worker has received
+        self.runs = 0  # runs it finished serving (0: started during the current run)
 
     def send(self, pieces: list[Any]) -> None:
         """Queue frame pieces; :meth:`flush` writes them as the pipe accepts them."""
@@ -110,6 +111,26 @@ class WorkerPool:
         self.workers: list[WorkerProcess | None] = [None] * size
         self.started = 0
         self.code: CodeState = ()  # the user modules' state its workers started from
+        self.retired: list[WorkerProcess] = []  # told to stop, not yet reaped
+
+    def retire(self, worker: WorkerProcess) -> None:
+        """Free an idle worker's slot and close its pipes; it exits, :meth:`reap` waits for it."""
+        self.workers[worker.slot] = None
+        for connection in worker.connections:  # end of its task pipe: the worker returns
+            with contextlib.suppress(OSError):
+                connection.close()
+        if worker.channel is not None:
+            worker.channel.close()
+        worker.task_fd = worker.result_fd = -1
+        self.retired.append(worker)
+
+    def reap(self) -> None:
+        """Wait for the retired workers to exit (killing any that does not)."""
+        while self.retired:
+            worker = self.retired.pop()
+            worker.close()  # it exited long ago, unless it was retired just now
+            if worker.process.exitcode is None:
+                worker.kill()
 
     def live(self) -> list[WorkerProcess]:
         """Workers currently running."""
@@ -133,6 +154,7 @@ class WorkerPool:
 
     def shutdown(self, *, kill: bool = False) -> None:
         """Stop every worker: politely when idle, by force when ``kill`` or busy."""
+        self.reap()
         for worker in self.live():
             if kill or worker.in_flight or worker.outbox:
                 worker.kill()
@@ -217,6 +239,9 @@ def acquire_pool(start_method: str, size: int) -> WorkerPool:
 def release_pool(pool: WorkerPool, *, keep: bool) -> None:
     """Return a pool after a run: keep it warm, or shut its workers down."""
     key = (pool.start_method, pool.size)
+    pool.reap()
+    for worker in pool.live():
+        worker.runs += 1
     if keep and key not in _IDLE:
         _IDLE[key] = pool
         return
