@@ -161,7 +161,7 @@ class _Scheduler:
                 return
             outcomes = self._run_inline()
             if self.policy.active:
-                self._retire_idle()
+                self._retire_young()
             wait = 0.0 if outcomes else _POLL_SECONDS
             for selected, events in self.selector.select(wait):
                 self._handle(selected.data, events, outcomes)
@@ -171,8 +171,8 @@ class _Scheduler:
 
     def _handle(self, data: tuple[str, WorkerProcess], events: int, out: list[Outcome]) -> None:
         kind, worker = data
-        if worker.task_fd < 0:
-            return  # replaced earlier in this round
+        if worker.result_fd < 0:
+            return  # replaced or retired earlier in this round
         if kind == "task":
             try:
                 worker.flush()
@@ -185,6 +185,9 @@ class _Scheduler:
                 self._receive(worker, read_message(worker.result_fd, worker.channel), out)
             except (EOFError, OSError):
                 self._on_death(worker, out)
+                return
+            if worker.draining and not worker.in_flight:
+                self._retire(worker)
         else:
             self._on_death(worker, out)
 
@@ -212,20 +215,27 @@ class _Scheduler:
             if worker.slot not in self.registered:
                 self._register(worker)
 
-    def _retire_idle(self) -> None:
-        """Let idle forked workers started by this run go while the parent takes every sample.
+    def _retire_young(self) -> None:
+        """Let forked workers started by this run go while the parent takes every sample.
 
         A forked worker shares the parent's memory pages until either writes to them;
         while it lives, each page the parent writes first is copied, which made a run
-        of tiny samples in the parent about twice as slow. Workers that served
-        earlier runs stay (the pages the parent wrote since are its own already).
+        of tiny samples in the parent about twice as slow. Each such worker gets no
+        more chunks and exits once it has sent back those it holds. Workers that
+        served earlier runs stay (the pages the parent wrote since are its own).
         """
         if self.pool.start_method != "fork" or self.retry:
             return
         for worker in self.pool.live():
-            if not worker.runs and not worker.in_flight and not worker.outbox:
-                self._unregister(worker)
-                self.pool.retire(worker)
+            if not worker.runs and not worker.draining and not worker.outbox:
+                self._unregister_writes(worker)
+                worker.drain()
+                if not worker.in_flight:
+                    self._retire(worker)
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        self._unregister(worker)
+        self.pool.retire(worker)
 
     def _in_flight(self) -> bool:
         return bool(self.retry) or any(w.in_flight for w in self.pool.live())
@@ -235,7 +245,7 @@ class _Scheduler:
     def _dispatch(self) -> None:
         for depth in range(1, _DEPTH + 1):
             for worker in self.pool.live():
-                if len(worker.in_flight) >= depth or self.job.stop.is_set():
+                if len(worker.in_flight) >= depth or worker.draining or self.job.stop.is_set():
                     continue
                 chunk = self._next_chunk(new=not self.policy.active)
                 if chunk is None:
@@ -329,6 +339,9 @@ class _Scheduler:
                 self._receive(worker, read_message(worker.result_fd, worker.channel), out)
             except (EOFError, OSError):
                 break
+        if worker.draining and not worker.in_flight:
+            self._retire(worker)  # it sent everything back and exited, as asked
+            return
         worker.process.join(1.0)
         code = worker.process.exitcode
         seq, position, _ = self.pool.read_progress(worker)
@@ -384,6 +397,10 @@ class _Scheduler:
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(fd)
         self.registered.pop(worker.slot, None)
+
+    def _unregister_writes(self, worker: WorkerProcess) -> None:
+        if worker.task_fd >= 0 and worker.task_fd in self.selector.get_map():
+            self.selector.unregister(worker.task_fd)
 
     def _update_write_interest(self, worker: WorkerProcess) -> None:
         if worker.task_fd < 0:

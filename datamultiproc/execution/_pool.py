@@ -64,6 +64,7 @@ class WorkerProcess:
         self.pipelines: set[bytes] = set()  # pipeline keys this worker has loaded
         self.classes: set[str] = set()  # tokens of notebook classes this worker has received
         self.runs = 0  # runs it finished serving (0: started during the current run)
+        self.draining = False  # sent its last chunk: it exits once it has sent the results
 
     def send(self, pieces: list[Any]) -> None:
         """Queue frame pieces; :meth:`flush` writes them as the pipe accepts them."""
@@ -81,6 +82,13 @@ class WorkerProcess:
                 self.outbox.popleft()
             else:
                 self.outbox[0] = self.outbox[0][written:]
+
+    def drain(self) -> None:
+        """Close the task pipe: the worker runs the chunks it holds, sends them back, exits."""
+        self.draining = True
+        with contextlib.suppress(OSError):
+            self.connections[0].close()
+        self.task_fd = -1
 
     def kill(self) -> None:
         """Kill the process now and release its pipes."""
@@ -114,9 +122,12 @@ class WorkerPool:
         self.retired: list[WorkerProcess] = []  # told to stop, not yet reaped
 
     def retire(self, worker: WorkerProcess) -> None:
-        """Free an idle worker's slot and close its pipes; it exits, :meth:`reap` waits for it."""
+        """Free the slot of a worker that owes no results; :meth:`reap` waits for it to exit.
+
+        Its pipes close now: at the end of its task pipe the worker exits.
+        """
         self.workers[worker.slot] = None
-        for connection in worker.connections:  # end of its task pipe: the worker returns
+        for connection in worker.connections:
             with contextlib.suppress(OSError):
                 connection.close()
         if worker.channel is not None:
@@ -156,7 +167,7 @@ class WorkerPool:
         """Stop every worker: politely when idle, by force when ``kill`` or busy."""
         self.reap()
         for worker in self.live():
-            if kill or worker.in_flight or worker.outbox:
+            if kill or worker.in_flight or worker.outbox or worker.draining:
                 worker.kill()
                 continue
             with contextlib.suppress(OSError):
