@@ -26,7 +26,7 @@ import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from datamultiproc.core import BaseSample, Processor, SampleRecord, StepRecord, recording
 from datamultiproc.execution._codestate import CodeState, code_state
@@ -42,7 +42,7 @@ from datamultiproc.execution._worker import (
     run_sample,
 )
 
-__all__ = ["PARENT", "InlinePolicy", "ParentRunner"]
+__all__ = ["PARENT", "InlineFigures", "InlinePolicy", "ParentRunner"]
 
 PARENT = "parent"  # the worker name in records of samples run in the calling process
 
@@ -232,6 +232,14 @@ _MARGIN = 1.2  # hysteresis between the two modes
 _PROBE_RATIO = 4.0
 
 
+class InlineFigures(NamedTuple):
+    """What a run in which the parent took over measured, for the next run of its pipeline."""
+
+    pace: float
+    work: float
+    transfer: float
+
+
 class InlinePolicy:
     """Chooses, from measured costs, whether the next samples run in the parent.
 
@@ -247,6 +255,11 @@ class InlinePolicy:
     workers down; a probe stops early once it falls behind the workers' pace (samples that
     wait rather than compute, e.g. on I/O), and after a lost probe the next one
     waits :data:`_RETRY_SECONDS`, twice as long after each further loss.
+
+    A policy may start from the figures of an earlier run of the same pipeline in
+    which the parent took over (:meth:`recall`): it then asks for a probe at once,
+    before any worker runs a sample, and needs workers (:attr:`needs_workers`) only
+    once that probe loses against the recalled pace, or samples get more expensive.
 
     Parameters
     ----------
@@ -268,13 +281,38 @@ class InlinePolicy:
         self.probing = False
         self.next_probe = 0.0
         self.retry_seconds = _RETRY_SECONDS
+        self.recalled: InlineFigures | None = None
 
     @property
     def pace(self) -> float | None:
-        """Wall seconds per sample coming back from the workers, once measured."""
+        """Wall seconds per sample coming back from the workers, once measured (or recalled)."""
         if self.first_result is None or self.returned < _MIN_MEASURED or self.chunks < _MIN_CHUNKS:
-            return None
+            return None if self.recalled is None else self.recalled.pace
         return (self.last_result - self.first_result) / self.returned
+
+    @property
+    def needs_workers(self) -> bool:
+        """Whether samples go to the workers now (neither the parent nor its probe takes them)."""
+        return not self.active and self.recalled is None
+
+    def recall(self, figures: InlineFigures) -> None:
+        """Start from an earlier run's figures: probe the parent before using any worker."""
+        if self.enabled:
+            self.recalled = figures
+            self.work = figures.work
+
+    def figures(self) -> InlineFigures | None:
+        """Return the figures a later run may :meth:`recall`; ``None`` unless the parent took over."""
+        pace = self.pace
+        if not self.active or pace is None or self.work is None:
+            return None
+        return InlineFigures(pace, self.work, self.transfer)
+
+    def _forget(self) -> None:
+        """Drop recalled figures: from now on only the workers' own measurements count."""
+        self.recalled = None
+        if not self.work_samples:
+            self.work = None
 
     def observe_results(self, samples: int, cpu_seconds: float) -> None:
         """Note a chunk of ``samples`` back from a worker that spent ``cpu_seconds`` on it."""
@@ -296,6 +334,8 @@ class InlinePolicy:
     @property
     def transfer(self) -> float:
         """The parent's CPU seconds per sample while the workers ran them."""
+        if not self.returned and self.recalled is not None:
+            return self.recalled.transfer
         return (self.last_cpu - self.first_cpu) / max(self.returned, 1)
 
     def observe_inline(self, seconds: float, samples: int) -> None:
@@ -309,6 +349,7 @@ class InlinePolicy:
         if self.probing and pace is not None and self.inline * _MARGIN >= pace:
             self.next_probe = time.monotonic() + self.retry_seconds  # lost: back off
             self.retry_seconds = min(2 * self.retry_seconds, _MAX_RETRY_SECONDS)
+            self._forget()
         elif self.probing and pace is not None:
             # Won: from now on no new samples go to the workers (results arriving before
             # the next inline chunk would otherwise send them more).
@@ -333,8 +374,17 @@ class InlinePolicy:
         if not self.enabled or pace is None or self.work is None:
             return 0
         now = time.monotonic()
+        if self.recalled is not None and not self.active:
+            # Recalled figures: the parent's probe comes first; without one, the workers.
+            if self.inline is not None or self.probing:
+                self._forget()
+                return 0
+            self.next_probe = math.inf
+            self.probing = True
+            return _PROBE_SAMPLES
         if self.active and self.inline is not None and self.inline > _MARGIN * pace:
             self.active = False  # samples got more expensive: back to the workers
+            self._forget()
             self.next_probe = now + self.retry_seconds
         elif not self.active and self.inline is not None and self.inline * _MARGIN < pace:
             self.active = True

@@ -142,6 +142,9 @@ class _Scheduler:
         )
         self.sizer = self.feeder.sizer
         self.policy = InlinePolicy(enabled=inline and job.timeout is None)
+        recalled = pool.recalled.get(key)
+        if recalled is not None and not pool.live():
+            self.policy.recall(recalled)  # workers start only if the parent's probe loses
         self.parent = ParentRunner(key, blob)
         self.deaths_without_progress = 0
         self.selector = selectors.DefaultSelector()
@@ -150,10 +153,11 @@ class _Scheduler:
     # -- main loop --------------------------------------------------------------------
 
     def run(self) -> Iterator[Outcome]:
-        self._fill()
+        for worker in self.pool.live():  # warm workers
+            self._register(worker)
         while True:
-            if (self.retry or not self.policy.active) and None in self.pool.workers:
-                self._fill()  # the parent no longer takes every sample: workers again
+            if (self.retry or self.policy.needs_workers) and None in self.pool.workers:
+                self._fill()  # at the start, or once the parent no longer takes every sample
             self._dispatch()
             if self.feeder.ready:
                 yield from self.feeder.take_ready()
@@ -203,7 +207,8 @@ class _Scheduler:
         self.sizer.took(len(items))
         # The workers keep going only on the chunks they hold: a probe must not outlast
         # those, or they wait for the parent (e.g. on large arrays).
-        queued = sum(len(c.items) for w in self.pool.live() for c in w.in_flight)
+        live = self.pool.live()
+        queued = sum(len(c.items) for w in live for c in w.in_flight) if live else None
         outcomes = self.parent.run_measured(items, self.policy, queued=queued)
         # Past the deadline: the rest go to the workers.
         self.retry.extend(_Pending(index, sample, 0) for index, sample in items[len(outcomes) :])
@@ -428,7 +433,10 @@ class _Scheduler:
                 self.pool.workers[worker.slot] = None
 
     def close(self, *, keep: bool = True) -> None:
+        """End of the run; with ``keep``, remember how it ended for the next run of its pipeline."""
         self.selector.close()
+        figures = self.policy.figures() if keep and not self.pool.live() else None
+        self.pool.remember(self.key, figures)
         # A sample interrupted in the parent may have left its pipeline copy half-way.
         self.parent.release(keep=keep)
 

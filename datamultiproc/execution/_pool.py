@@ -39,6 +39,7 @@ _PIPE_BYTES = 1 << 20  # bigger pipes mean fewer wake-ups per large array
 #: ``fcntl.F_SETPIPE_SZ`` (Linux, Python >= 3.10); ``None`` where pipes cannot be resized.
 _F_SETPIPE_SZ: int | None = getattr(fcntl, "F_SETPIPE_SZ", None)
 _JOIN_SECONDS = 1.0
+_RECALLED_PIPELINES = 8
 
 
 class WorkerProcess:
@@ -120,6 +121,17 @@ class WorkerPool:
         self.started = 0
         self.code: CodeState = ()  # the user modules' state its workers started from
         self.retired: list[WorkerProcess] = []  # told to stop, not yet reaped
+        # pipeline key -> the inline figures of its last run, if the parent took it over
+        # and the pool kept no worker (see InlinePolicy.recall).
+        self.recalled: dict[bytes, Any] = {}
+
+    def remember(self, key: bytes, figures: Any) -> None:
+        """Keep (or with ``None`` drop) what a run of pipeline ``key`` left for the next one."""
+        self.recalled.pop(key, None)
+        if figures is not None:
+            self.recalled[key] = figures
+            while len(self.recalled) > _RECALLED_PIPELINES:
+                del self.recalled[next(iter(self.recalled))]
 
     def retire(self, worker: WorkerProcess) -> None:
         """Free the slot of a worker that owes no results; :meth:`reap` waits for it to exit.
