@@ -163,12 +163,18 @@ class WorkerPool:
         """Start a worker in every empty slot."""
         for slot, worker in enumerate(self.workers):
             if worker is None:
-                self.workers[slot] = self._start(slot)
+                self._start_in(slot)
 
     def replace(self, worker: WorkerProcess) -> None:
         """Kill ``worker`` and start a fresh one in its slot."""
         worker.kill()
-        self.workers[worker.slot] = self._start(worker.slot)
+        self._start_in(worker.slot)
+
+    def _start_in(self, slot: int) -> None:
+        # An interrupt arriving meanwhile waits until the worker has its slot, where
+        # stopping the pool finds it: raised any earlier, it would leave it behind.
+        with _blocking_sigint():
+            self.workers[slot] = self._start(slot)
 
     def read_progress(self, worker: WorkerProcess) -> tuple[int, int, float]:
         """Return the chunk, position (-1 when idle) and start time noted by ``worker``."""
@@ -213,8 +219,8 @@ class WorkerPool:
             daemon=True,
         )
         self.progress[3 * slot + 1] = -1
-        with _hidden_main(), _blocking_sigint():
-            process.start()
+        with _hidden_main():
+            process.start()  # SIGINT is blocked (see _start_in): the worker inherits the mask
         task_r.close()
         result_w.close()
         if child_channel is not None:
@@ -331,7 +337,8 @@ def _blocking_sigint() -> Iterator[None]:
     """Start workers with SIGINT blocked, so an interrupt during start-up cannot kill them.
 
     Children inherit the mask; the worker ignores SIGINT, then unblocks it. A SIGINT
-    that reaches the parent meanwhile stays pending and is delivered on exit.
+    that reaches the parent meanwhile stays pending and is delivered on exit, once
+    the new worker is in its slot.
     """
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
