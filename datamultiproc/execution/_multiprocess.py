@@ -7,8 +7,12 @@ double until a chunk takes about :data:`_TARGET_SECONDS` of worker time, stay un
 worker finishes at about the same time.
 
 When moving a sample costs the parent more than processing it, the parent runs
-samples itself (see ``_inline``); CPU-heavy work always goes to the workers. Large
-arrays travel as anonymous memory files (see ``_transport``).
+samples itself (see ``_inline``); CPU-heavy work always goes to the workers. Forked
+workers that this run started then get no more chunks and exit once they have sent
+back what they hold (while they live, each page the parent writes first is copied);
+the pool remembers the figures, and the next run of the pipeline starts workers only
+if the parent's first samples lose against them. Large arrays travel as anonymous
+memory files (see ``_transport``).
 
 A worker that dies loses only the sample it was running (read from its progress
 slot); the rest of its chunks are retried on other workers, and a fresh worker

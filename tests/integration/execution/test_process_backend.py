@@ -13,6 +13,7 @@ import pytest
 
 from datamultiproc import Cache, Compose, NotPicklableError, ProcessingError, WorkerLostError
 from datamultiproc.exceptions import FailuresWarning
+from datamultiproc.execution import MultiprocessBackend
 from datamultiproc.execution._runner import RemoteTraceback
 from tests.helpers import (
     AddStep,
@@ -134,12 +135,17 @@ def test_unpicklable_processor_raises_before_any_work() -> None:
 
 
 def test_warm_pool_reuses_workers_between_runs() -> None:
-    first = AddStep().run(number_samples(50), workers=2, progress=False)
-    second = AddStep().run(number_samples(50), workers=2, progress=False)
+    backend = MultiprocessBackend(2, inline=False)  # every sample in a worker
+    first = AddStep().run(number_samples(50), backend=backend, progress=False)
+    second = AddStep().run(number_samples(50), backend=backend, progress=False)
+    processes = [{r.worker for r in run.records} for run in (first, second)]
+    assert processes[1] == processes[0]
+    assert len(processes[1]) == 2
     # Cheap samples may run in the parent ("parent"); no new worker process may appear.
-    processes = [{r.worker for r in run.records} - {"parent"} for run in (first, second)]
-    assert processes[1] <= processes[0]
-    assert processes[1]
+    third = AddStep().run(
+        number_samples(50), workers=2, start_method=backend.start_method, progress=False
+    )
+    assert set() < {r.worker for r in third.records} - {"parent"} <= processes[0]
 
 
 def test_rerun_hits_the_cache(tmp_path: Path) -> None:
