@@ -229,7 +229,7 @@ class _Scheduler:
 
         A forked worker shares the parent's memory pages until either writes to them;
         while it lives, each page the parent writes first is copied, which made a run
-        of tiny samples in the parent up to 1.5 times as slow. Each such worker gets no
+        of tiny samples in the parent 1.2 to 1.6 times as slow. Each such worker gets no
         more chunks and exits once it has sent back those it holds. Workers that
         served earlier runs stay (the pages the parent wrote since are its own).
         """
