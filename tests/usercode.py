@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,10 +48,15 @@ def user_module(folder: Path, source: str = "") -> Iterator[tuple[ModuleType, Pa
 
 
 def write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` and move its modification time a second on (coarse clocks)."""
+    """Write ``text`` to ``path``; its modification time moves a second on (coarse clocks).
+
+    Never earlier than now, as a real edit: a file time in the past would look written
+    before processes forked since.
+    """
     before = path.stat().st_mtime_ns
     path.write_text(text)
-    os.utime(path, ns=(before + 1_000_000_000, before + 1_000_000_000))
+    stamp = max(before + 1_000_000_000, time.time_ns())
+    os.utime(path, ns=(stamp, stamp))
 
 
 def edit(path: Path, module: ModuleType, **source: object) -> ModuleType:

@@ -14,7 +14,10 @@ user, so they are kept and brought up to date instead:
   again. A new token that changes nothing there (a module the parent imported since)
   keeps them.
 - Modules a worker imported before its first chunk (by other tasks of yours) are taken
-  as current at that first chunk.
+  as current at that first chunk, except those a forked worker got from its parent at
+  the fork: the parent may have imported them long before, so one whose file was written
+  after the fork is stale and reloaded (an executor forks its workers at its first task,
+  and a worker that got no chunk until after an edit still holds the old module).
 - A module edited on disk but not reloaded in the parent is reloaded too: the worker
   runs what the file says, as a fresh worker of the process backend would.
 - In the process that computed the token (an executor or a Dask cluster running in
@@ -33,6 +36,7 @@ import hashlib
 import importlib
 import os
 import sys
+import time
 from types import FunctionType, ModuleType
 
 from datamultiproc.execution._codestate import code_state
@@ -43,6 +47,11 @@ _seen: dict[str, tuple[int, int, int]] = {}  # name -> (id(module), mtime_ns, si
 _counted = [-1]  # len(sys.modules) when _seen was last brought up to date
 _synced: list[bytes | None] = [None]  # the token this process last followed
 _parent_pid = [-1]  # the process that computed a token: it never reloads
+_forked_at = [0]  # time.time_ns() when this process was forked; 0 if it was not
+_inherited: dict[str, int] = {}  # name -> id(module) of the modules present at the fork
+# File times come from a coarse clock (a few ms behind time.time_ns()): a file written
+# this close before the fork counts as written after it (at worst one extra reload).
+_CLOCK_SLACK_NS = 50_000_000
 
 
 class ReloadError(Exception):
@@ -95,8 +104,22 @@ def note_imports() -> None:
         return
     for name, ident, mtime, size in code_state():
         if _seen.get(name, (None,))[0] != ident:
+            if _inherited.get(name) == ident and mtime >= _forked_at[0] - _CLOCK_SLACK_NS:
+                mtime = size = -1  # loaded before the fork, its file written since: stale
             _seen[name] = (ident, mtime, size)
     _counted[0] = len(sys.modules)
+
+
+def _forked() -> None:
+    # In the child: its modules are the parent's, loaded at some time before now.
+    _forked_at[0] = time.time_ns()
+    _inherited.clear()
+    _inherited.update({name: id(module) for name, module in list(sys.modules.items())})
+    _synced[0] = None  # a token the parent followed says nothing of what this child holds
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _changed_modules() -> list[str]:
@@ -142,6 +165,7 @@ def _reload(names: list[str]) -> None:
             importlib.reload(module)
         except Exception as exc:
             raise ReloadError(name, exc) from exc  # still noted as changed: tried again
+        _inherited.pop(name, None)  # loaded here now, from the file as it is
         _seen.pop(name, None)
         _counted[0] = -1
         note_imports()

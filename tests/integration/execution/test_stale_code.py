@@ -27,7 +27,7 @@ from datamultiproc.execution._codestate import code_state
 from datamultiproc.execution._inline import ParentRunner
 from datamultiproc.execution._pool import _IDLE
 from tests import usercode
-from tests.helpers import SetupLog, number_samples
+from tests.helpers import SetupLog, SlowStep, number_samples
 
 pytestmark = pytest.mark.slow
 
@@ -176,6 +176,25 @@ def test_a_warm_process_pool_executor_runs_the_reloaded_module(
             hits = run(executor)
             assert [s.data for s in hits] == [3 * i + 1 for i in range(40)]
             assert all(r.steps[1].cache_hit for r in hits.records)
+
+
+@pytest.mark.parametrize("context", ["fork", "forkserver", "spawn"])
+def test_a_worker_that_ran_nothing_before_an_edit_runs_the_new_code(
+    user_module: tuple[ModuleType, Path], context: str
+) -> None:
+    # An executor forks all its workers at its first task; a worker that got no chunk
+    # until after the edit holds the module as the parent had it at the fork.
+    module, path = user_module
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context(context)) as executor:
+        first = module.Scale().run(number_samples(1), backend=executor, progress=False)
+        assert [s.data for s in first] == [0]
+        module = _edit(path, module, factor=3, extra="\n        sample.data = sample.data + 1")
+        # Slow enough per chunk that both workers take chunks.
+        pipeline = Compose(SlowStep(seconds=0.02), module.Scale())
+        fresh = pipeline.run(number_samples(40), backend=executor, chunksize=2, progress=False)
+        assert [s.data for s in fresh] == [3 * (i + 1) + 1 for i in range(40)]
+        assert len({r.worker for r in fresh.records}) == 2
+        assert len({r.worker for r in first.records} | {r.worker for r in fresh.records}) == 2
 
 
 def test_a_helper_module_edited_under_an_unchanged_one_reaches_the_workers(
