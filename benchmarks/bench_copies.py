@@ -38,16 +38,21 @@ from datamultiproc.execution._copies import copy_sample
 
 
 def run_w1(samples: list[Any], copies: bool) -> None:
-    original = _backends.run_sample
+    # The sequential backend's run_sample, with copy_input ignored for the in-place variant.
+    original = _backends.run_sample  # type: ignore[attr-defined]
     if not copies:
-        _backends.run_sample = lambda *a, copy_input=False, **k: original(*a, **k)  # type: ignore[assignment]
+
+        def in_place(*args: Any, copy_input: bool = False, **kwargs: Any) -> Any:
+            return original(*args, **kwargs)
+
+        _backends.run_sample = in_place  # type: ignore[attr-defined]
     try:
         datamultiproc.run(bench_runner.AddOne(), samples, backend="sequential", progress=False)
     finally:
-        _backends.run_sample = original
+        _backends.run_sample = original  # type: ignore[attr-defined]
 
 
-def median_seconds(fn: Callable[[], Any], make: Callable[[], Any], repeats: int) -> float:
+def median_seconds(fn: Callable[..., Any], make: Callable[[], Any], repeats: int) -> float:
     times = []
     for _ in range(repeats):
         data = make()

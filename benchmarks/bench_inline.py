@@ -88,12 +88,12 @@ def step_recorded(samples: list[Any]) -> None:
 
 def plain_step_uncopied(samples: list[Any]) -> None:
     # run_plain_step with the copy left out: the step, its records and outcomes.
-    _plainstep.copy_sample = _uncopied
+    _plainstep.copy_sample = _uncopied  # type: ignore[attr-defined]
     try:
         with recording({}) as recorder:
             run_plain_step(PIPELINE, list(enumerate(samples)), recorder, "parent", math.inf)
     finally:
-        _plainstep.copy_sample = copy_sample
+        _plainstep.copy_sample = copy_sample  # type: ignore[attr-defined]
 
 
 def _uncopied(sample: Any) -> Any:

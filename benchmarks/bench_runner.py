@@ -123,7 +123,7 @@ def seed_queue(pipeline: Processor, samples: list[Any], workers: int, chunk: int
     ]
     for process in processes:
         process.start()
-    out = []
+    out: list[Any] = []
     while len(out) < len(samples):
         try:
             out.append(results.get(timeout=0.2))

@@ -68,13 +68,15 @@ def main() -> None:
     rows, repeats = (10_000, 3) if args.quick else (100_000, 5)
     frame = make_frame(rows)
     with_id = frame.reset_index()
-    records = with_id.to_dict("records")
+    # pandas types the keys as Hashable; this frame's column names are all str.
+    records: list[dict[str, Any]] = with_id.to_dict("records")  # type: ignore[assignment]
     samples = Row.from_frame(frame)
     gappy = frame.copy()
     gappy.loc[gappy["note"] == "m", "note"] = None
     contenders: dict[str, Callable[[], Any]] = {
         'loop: [Row(**r) for r in df.to_dict("records")]': lambda: [
-            Row(**r) for r in with_id.to_dict("records")
+            Row(**r)  # type: ignore[arg-type]
+            for r in with_id.to_dict("records")
         ],
         "Row.from_frame(df)": lambda: Row.from_frame(frame),
         "loop over prepared dicts: [Row(**r) for r in records]": lambda: [

@@ -45,11 +45,11 @@ def main(argv: list[str] | None = None) -> None:
     _run(count)  # start the warm pool
     timings: dict[str, list[float]] = {"with the check": [], "without (constant)": []}
     for _ in range(repeats):
-        _pool.code_state = code_state
+        _pool.code_state = code_state  # type: ignore[attr-defined]
         timings["with the check"].append(_run(count))
-        _pool.code_state = lambda: ()
+        _pool.code_state = lambda: ()  # type: ignore[attr-defined]
         timings["without (constant)"].append(_run(count))
-    _pool.code_state = code_state
+    _pool.code_state = code_state  # type: ignore[attr-defined]
     check = statistics.median(_each(code_state, 100) for _ in range(5))
     token = statistics.median(_each(_reloads.code_token, 100) for _ in range(5))
     worker = statistics.median(_each(_worker_check(), 100_000) for _ in range(5))
