@@ -4,7 +4,8 @@ Chunks start at one sample (the first results come back at once, and the cost
 of a sample is not known yet) and double until a chunk takes about
 ``target_seconds`` of worker time; they stay under ``target_bytes`` once pickled,
 and shrink near the end of an input of known length, so every worker finishes at
-about the same time.
+about the same time (but, with ``min_seconds``, not below the samples a work unit
+must hold to be worth its fixed cost).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class ChunkSizer:
         Upper bound on the chunk size.
     target_bytes
         Upper bound on a chunk's pickled size.
+    min_seconds
+        Worker time a tail chunk keeps once the cost of a sample is known: where each
+        work unit has a fixed cost (a Dask task's round trip), splitting the tail
+        finer costs more than it balances.
     """
 
     def __init__(
@@ -42,6 +47,7 @@ class ChunkSizer:
         target_seconds: float,
         max_chunk: int,
         target_bytes: int = 4 << 20,
+        min_seconds: float = 0.0,
     ) -> None:
         self.fixed, self.total, self.slots = fixed, total, slots
         self.target_seconds, self.max_chunk, self.target_bytes = (
@@ -49,6 +55,7 @@ class ChunkSizer:
             max_chunk,
             target_bytes,
         )
+        self.min_seconds = min_seconds
         self.taken = 0
         self.growth_limit = 1
         self.seconds_per_sample: float | None = None
@@ -66,7 +73,10 @@ class ChunkSizer:
             size = min(size, max(1, int(self.target_bytes / self.bytes_per_sample)))
         if self.total is not None:
             left = self.total - self.taken + requeued
-            size = min(size, max(1, math.ceil(left / (2 * self.slots))))
+            share = math.ceil(left / (2 * self.slots))
+            if self.min_seconds and self.seconds_per_sample is not None:
+                share = max(share, int(self.min_seconds / max(self.seconds_per_sample, 1e-7)))
+            size = min(size, max(1, share))
         return size
 
     def took(self, new_samples: int) -> None:

@@ -18,7 +18,10 @@ How a run goes:
   :func:`~datamultiproc.execution._worker.run_payload`, shared with executor backends).
 - The parent keeps at most two chunks per worker thread in flight, adding a chunk as
   one finishes (``distributed.as_completed``), so a long generator is read lazily.
-  Chunks grow from one sample until one takes about :data:`_TARGET_SECONDS`.
+  Chunks start at one sample; once a chunk has come back, they take the size its
+  measured time allows (about :data:`_TARGET_SECONDS` of worker time each) instead of
+  doubling one round trip at a time, and near the end of the input they shrink no
+  further than :data:`_MIN_SECONDS` of work, since each task costs a round trip.
 - A worker that dies is Dask's business: the scheduler reruns its tasks elsewhere, up
   to ``distributed.scheduler.allowed-failures`` times, then fails the task with
   ``KilledWorker``. The samples of such a chunk are then rerun one at a time with
@@ -70,6 +73,7 @@ __all__ = ["DaskBackend", "dask_backend"]
 _DEPTH = 2  # chunks in flight per worker thread
 _TARGET_SECONDS = 0.1  # a Dask task costs about a millisecond of scheduling
 _TARGET_BYTES = 4 << 20
+_MIN_SECONDS = 0.02  # the tail's chunks: smaller ones cost more in round trips than they balance
 _MAX_CHUNK = 1024  # bounds the samples rerun one by one after a KilledWorker
 _WAIT_SECONDS = 0.1  # how often a waiting run looks at its stop flag
 
@@ -284,6 +288,7 @@ class _Feeder:
         self.suspects: deque[Item] = deque()  # samples of chunks whose workers died
         self.known: set[str] = set()  # tokens of classes every worker has (ClassTablePlugin)
         self.seq = 0
+        self.measured = 0  # samples in the largest chunk measured so far
         self.feeder = ChunkFeeder(
             job,
             items,
@@ -293,6 +298,7 @@ class _Feeder:
             target_bytes=_TARGET_BYTES,
         )
         self.sizer = self.feeder.sizer
+        self.sizer.min_seconds = _MIN_SECONDS
 
     def run(self) -> Iterator[Outcome]:
         """Yield outcomes until the input is used up and every chunk is back."""
@@ -374,12 +380,23 @@ class _Feeder:
                 condition.wait(_WAIT_SECONDS)
         return self.done.next_batch(block=False)  # type: ignore[no-any-return]
 
+    def _observe(self, seconds: float, samples: int) -> None:
+        if samples >= 4 * self.measured:
+            # A chunk's fixed costs weigh less the more samples it holds: the first
+            # chunk much larger than all before it measures a sample better than they did.
+            self.sizer.seconds_per_sample = None
+            self.measured = samples
+        self.sizer.observe_seconds(seconds, samples)
+        # Measured: the time target limits chunks from now on. Doubling one round trip
+        # of a few milliseconds at a time would take ten of them to reach full size.
+        self.sizer.growth_limit = self.sizer.max_chunk
+
     def _outcomes(self, chunk: _Chunk, future: Any, result: Any) -> Iterator[Outcome]:
         from distributed import CancelledError, KilledWorker
 
         if future.status == "finished":
             label, blob, seconds = result
-            self.sizer.observe_seconds(seconds, len(chunk.items))
+            self._observe(seconds, len(chunk.items))
             yield from _decoded(blob, label)
             return
         if isinstance(result, CancelledError):

@@ -53,3 +53,18 @@ def test_a_fixed_chunksize_wins() -> None:
     chunks = sizer(fixed=7, total=3)
     chunks.observe_seconds(10.0, 1)
     assert chunks.size() == 7
+
+
+def test_the_tail_keeps_min_seconds_of_work_per_chunk() -> None:
+    def tail(seconds_per_sample: float | None) -> int:
+        chunks = sizer(total=10_000, max_chunk=4096, min_seconds=0.01)
+        for _ in range(12):
+            chunks.took(0)
+        chunks.took(9_900)
+        if seconds_per_sample is not None:
+            chunks.observe_seconds(seconds_per_sample * 10, 10)
+        return chunks.size()
+
+    assert tail(None) == 25  # cost unknown: 100 left over 2 workers, two chunks each
+    assert tail(0.0005) == 25  # 0.5 ms per sample: 20 make the 10 ms, 25 are more
+    assert tail(0.00001) == 100  # 10 µs: 1,000 would make 10 ms; all 100 left in one
