@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import pickle
 import tempfile
 import threading
 import time
@@ -50,10 +51,10 @@ from datamultiproc.core import Processor, walk
 from datamultiproc.exceptions import ExecutionError, MissingDependencyError, StorageError
 from datamultiproc.execution._codec import (
     classes_by_token,
-    decode_outcomes,
     encode_pipeline,
     encode_samples,
     register_class,
+    restore_sample,
 )
 from datamultiproc.execution._feeder import ChunkFeeder
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
@@ -74,7 +75,10 @@ _DEPTH = 2  # chunks in flight per worker thread
 _TARGET_SECONDS = 0.1  # a Dask task costs about a millisecond of scheduling
 _TARGET_BYTES = 4 << 20
 _MIN_SECONDS = 0.02  # the tail's chunks: smaller ones cost more in round trips than they balance
-_MAX_CHUNK = 1024  # bounds the samples rerun one by one after a KilledWorker
+# Bounds the samples rerun one by one after a KilledWorker. A task costs a few ms of CPU
+# in the client (which hosts a LocalCluster's scheduler) and in the worker: chunks of
+# tiny samples must be large for that to matter little.
+_MAX_CHUNK = 4096
 _WAIT_SECONDS = 0.1  # how often a waiting run looks at its stop flag
 
 
@@ -154,9 +158,17 @@ class DaskBackend:
             yield from feeder.run()
         finally:
             feeder.cancel()
-            # Best effort: the cluster may be gone; the plugin then went with it.
-            with contextlib.suppress(Exception):
-                self.client.unregister_worker_plugin(plugin.name)
+            # In the background: the run's results are all in, and waiting for every
+            # worker to drop the plugin would add a round trip to each run.
+            threading.Thread(
+                target=_unregister, args=(self.client, plugin.name), daemon=True
+            ).start()
+
+
+def _unregister(client: Any, name: str) -> None:
+    # Best effort: the cluster may be gone; the plugin then went with it.
+    with contextlib.suppress(Exception):
+        client.unregister_worker_plugin(name)
 
 
 class PipelinePlugin(WorkerPlugin):
@@ -191,8 +203,6 @@ class ClassTablePlugin(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         """Register the classes in this worker process."""
-        import pickle
-
         for token, cls in pickle.loads(self.blob):
             register_class(token, cls)
 
@@ -308,8 +318,18 @@ class _Feeder:
                 yield from self.feeder.take_ready()
             if self.job.stop.is_set() or not self.pending:
                 return
+            finished = []
             for future, result in self._wait():
-                yield from self._outcomes(self.pending.pop(future), future, result)
+                chunk = self.pending.pop(future)
+                if future.status == "finished":
+                    label, blob, seconds = result
+                    self._observe(seconds, len(chunk.items))
+                    finished.append((blob, label))
+                else:
+                    yield from self._failed(chunk, result)
+            self._fill()  # the workers get their next chunks before the parent decodes
+            for blob, label in finished:
+                yield from _decoded(blob, label)
 
     def cancel(self) -> None:
         """Cancel chunks not yet finished (running ones finish, unseen, on their workers)."""
@@ -391,14 +411,9 @@ class _Feeder:
         # of a few milliseconds at a time would take ten of them to reach full size.
         self.sizer.growth_limit = self.sizer.max_chunk
 
-    def _outcomes(self, chunk: _Chunk, future: Any, result: Any) -> Iterator[Outcome]:
+    def _failed(self, chunk: _Chunk, result: Any) -> Iterator[Outcome]:
         from distributed import CancelledError, KilledWorker
 
-        if future.status == "finished":
-            label, blob, seconds = result
-            self._observe(seconds, len(chunk.items))
-            yield from _decoded(blob, label)
-            return
         if isinstance(result, CancelledError):
             msg = f"Dask cancelled a task of this run ({result}); was the cluster restarted?"
             raise ExecutionError(msg)
@@ -417,7 +432,11 @@ def _decoded(blob: bytes, label: str) -> list[Outcome]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return [to_outcome(raw, label) for raw in decode_outcomes(blob)]
+        # One pass, as the process backend does (decode_outcomes would build each tuple twice).
+        return [
+            to_outcome(raw, label, None if raw[2] is None else restore_sample(raw[2]))
+            for raw in pickle.loads(blob)
+        ]
     finally:
         if enabled:
             gc.enable()
