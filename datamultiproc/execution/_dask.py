@@ -263,6 +263,11 @@ def _prepare(plugin: PipelinePlugin, label: str) -> None:
         # Reloads changed user modules, unpickles and calls setup().
         run_payload(plugin.key, plugin.blob, _NO_SAMPLES, plugin.code)
         _PREPARED.add((plugin.key, plugin.code))
+        # As in the process backend's workers: what lives now (Dask's worker, modules, the
+        # set-up pipeline) leaves the collector's view. A full collection of a Dask
+        # worker's heap takes tens of milliseconds, and chunks of small samples set
+        # one off every few thousand samples.
+        gc.freeze()
 
 
 def _check_writable(directory: str) -> str | None:
@@ -292,7 +297,7 @@ class _Feeder:
 
         tracker: Any = as_completed  # untyped; one per run
         self.client, self.job, self.plugin = client, job, plugin
-        self.window = _DEPTH * slots
+        self.slots, self.window = slots, _DEPTH * slots
         self.done: Any = tracker(loop=client.loop, with_results=True, raise_errors=False)
         self.pending: dict[Any, _Chunk] = {}
         self.suspects: deque[Item] = deque()  # samples of chunks whose workers died
@@ -347,7 +352,10 @@ class _Feeder:
                     self._submit(_Chunk([self.suspects.popleft()], alone=True))
                     continue
                 return
-            if len(self.pending) >= self.window or self.feeder.exhausted:
+            # Until a chunk is back, one per worker thread: the first ones are tiny, and
+            # each task costs milliseconds of CPU in the client and the worker.
+            window = self.window if self.measured else self.slots
+            if len(self.pending) >= window or self.feeder.exhausted:
                 return
             chunk = self._next_chunk()
             if chunk:

@@ -157,6 +157,30 @@ def test_a_sample_that_kills_every_worker_ends_as_a_failure(
     wait_for_workers(dask_client, 2)  # the nannies restart killed workers
 
 
+def test_a_run_leaves_no_pipeline_plugin_behind(dask_client: Any) -> None:
+    def pipeline_plugins(dask_scheduler: Any) -> list[str]:
+        names = list(dask_scheduler.worker_plugins)
+        return [n for n in names if n.startswith("datamultiproc-") and "classes" not in n]
+
+    assert AddStep().run(number_samples(30), backend=dask_client, progress=False).n_ok == 30
+    deadline = time.monotonic() + 30  # unregistered in the background once the run is over
+    while dask_client.run_on_scheduler(pipeline_plugins):
+        assert time.monotonic() < deadline, dask_client.run_on_scheduler(pipeline_plugins)
+        time.sleep(0.05)
+
+
+def test_workers_keep_their_long_lived_objects_out_of_collections(dask_client: Any) -> None:
+    import gc
+
+    # As in the process backend's workers: a full collection of a Dask worker's heap
+    # costs tens of milliseconds, and chunks of tiny samples would set one off often.
+    result = AddStep().run(number_samples(30), backend=dask_client, progress=False)
+    ran = {record.worker.removeprefix("dask-") for record in result.records}
+    frozen = dask_client.run(gc.get_freeze_count)
+    assert ran
+    assert all(frozen[f"tcp://{address}"] > 0 for address in ran), frozen
+
+
 def test_setup_runs_once_per_worker_process(dask_client: Any, tmp_path: Path) -> None:
     log = tmp_path / "setup.log"
     pipeline = Compose(SetupLog(path=str(log)), AddStep())
