@@ -35,7 +35,8 @@ class ChunkSizer:
     min_seconds
         Worker time a tail chunk keeps once the cost of a sample is known: where each
         work unit has a fixed cost (a Dask task's round trip), splitting the tail
-        finer costs more than it balances.
+        finer costs more than it balances. A remainder of less than half that
+        joins the chunk before it.
     """
 
     def __init__(
@@ -75,7 +76,10 @@ class ChunkSizer:
             left = self.total - self.taken + requeued
             share = math.ceil(left / (2 * self.slots))
             if self.min_seconds and self.seconds_per_sample is not None:
-                share = max(share, int(self.min_seconds / max(self.seconds_per_sample, 1e-7)))
+                least = int(self.min_seconds / max(self.seconds_per_sample, 1e-7))
+                share = max(share, least)
+                if left - share < least / 2:  # too little would be left for a unit of its own
+                    share = left
             size = min(size, max(1, share))
         return size
 

@@ -68,3 +68,16 @@ def test_the_tail_keeps_min_seconds_of_work_per_chunk() -> None:
     assert tail(None) == 25  # cost unknown: 100 left over 2 workers, two chunks each
     assert tail(0.0005) == 25  # 0.5 ms per sample: 20 make the 10 ms, 25 are more
     assert tail(0.00001) >= 100  # 10 µs: 1,000 would make 10 ms; the 100 left go in one
+
+
+def test_a_remainder_too_small_for_its_own_unit_joins_the_last_chunk() -> None:
+    chunks = sizer(total=1_000, max_chunk=4096, min_seconds=0.01)
+    for _ in range(12):
+        chunks.took(0)
+    chunks.observe_seconds(0.001, 10)  # 100 µs per sample: 100 make 10 ms
+    chunks.took(700)
+    assert chunks.size() == 100  # 300 left: 75 each over 2 workers, but at least 100
+    chunks.took(100)
+    assert chunks.size() == 100  # 200 left: 100 leave 100, a chunk of their own
+    chunks.took(60)
+    assert chunks.size() == 140  # 140 left: 100 would leave 40, too few for a chunk
