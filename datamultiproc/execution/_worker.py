@@ -265,10 +265,15 @@ def run_payload(key: bytes, blob: bytes, payload: bytes, code: bytes = b"") -> t
         pipeline, setup_error = _PAYLOAD_STATE.pipelines[key]
     strings: dict[str, str] = {}
     params = _PAYLOAD_STATE.params.setdefault(key, {})
-    outcomes = [
-        shipped(run_sample(pipeline, index, restore_sample(state), setup_error, params), strings)
-        for index, state in pickle.loads(payload)
-    ]
+    items = pickle.loads(payload)
+    outcomes = []
+    for position in range(len(items)):
+        index, state = items[position]
+        # The sample owns its parts from here: dropping the item keeps the collector from
+        # scanning it again and again while the rest of the chunk runs.
+        items[position] = None
+        raw = run_sample(pipeline, index, restore_sample(state), setup_error, params)
+        outcomes.append(shipped(raw, strings))
     with _PAYLOAD_LOCK:
         note_imports()  # modules the samples imported, e.g. inside process()
     # Classes the parent gave this process go back as tokens; others travel by value.
