@@ -15,13 +15,18 @@ How a run goes:
   :class:`ClassTablePlugin`; later chunks, and results coming back, name it by a token.
 - On its first chunk a worker process checks that the Cache and Save directories are
   writable and calls ``pipeline.setup()``, once per process (worker-side code is
-  :func:`~datamultiproc.execution._worker.run_payload`, shared with executor backends).
-- The parent keeps at most two chunks per worker thread in flight, adding a chunk as
-  one finishes (``distributed.as_completed``), so a long generator is read lazily.
-  Chunks start at one sample; once a chunk has come back, they take the size its
-  measured time allows (about :data:`_TARGET_SECONDS` of worker time each) instead of
-  doubling one round trip at a time, and near the end of the input they shrink no
-  further than :data:`_MIN_SECONDS` of work, since each task costs a round trip.
+  :func:`~datamultiproc.execution._worker.run_payload`, shared with executor backends,
+  called from :mod:`._dask_worker`), then takes what is alive out of garbage
+  collections (``gc.freeze()``), as process workers do.
+- The parent keeps at most two chunks per worker thread in flight (one until the first
+  chunk is back), adding a chunk as one finishes (``distributed.as_completed``), so a
+  long generator is read lazily; workers get their next chunks before the parent
+  decodes the results that came back. Chunks start at one sample; once a chunk has
+  come back, they take the size its measured time allows (about
+  :data:`_TARGET_SECONDS` of worker time each, at most :data:`_MAX_CHUNK` samples)
+  instead of doubling one round trip at a time, and near the end of the input they
+  shrink no further than :data:`_MIN_SECONDS` of work, since each task costs a few
+  milliseconds of CPU in the client and the worker.
 - A worker that dies is Dask's business: the scheduler reruns its tasks elsewhere, up
   to ``distributed.scheduler.allowed-failures`` times, then fails the task with
   ``KilledWorker``. The samples of such a chunk are then rerun one at a time with
@@ -33,46 +38,35 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import pickle
-import tempfile
 import threading
-import time
 import traceback
 import uuid
 import weakref
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import cloudpickle
 
 from datamultiproc.core import Processor, walk
-from datamultiproc.exceptions import ExecutionError, MissingDependencyError, StorageError
+from datamultiproc.exceptions import ExecutionError, MissingDependencyError
 from datamultiproc.execution._codec import (
     classes_by_token,
     encode_pipeline,
     encode_samples,
-    register_class,
     restore_sample,
 )
+from datamultiproc.execution._dask_worker import ClassTablePlugin, PipelinePlugin, run_chunk
 from datamultiproc.execution._feeder import ChunkFeeder
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
 from datamultiproc.execution._reloads import code_token
-from datamultiproc.execution._worker import RawFailure, RawOutcome, run_payload
-
-if TYPE_CHECKING:
-    from distributed.diagnostics.plugin import WorkerPlugin
-else:
-    try:
-        from distributed.diagnostics.plugin import WorkerPlugin
-    except ImportError:  # DaskBackend() raises MissingDependencyError instead
-        WorkerPlugin = object
+from datamultiproc.execution._worker import RawFailure, RawOutcome
 
 __all__ = ["DaskBackend", "dask_backend"]
 
 _DEPTH = 2  # chunks in flight per worker thread
-_TARGET_SECONDS = 0.1  # a Dask task costs about a millisecond of scheduling
+_TARGET_SECONDS = 0.1  # a Dask task costs a few milliseconds of CPU, client and worker
 _TARGET_BYTES = 4 << 20
 _MIN_SECONDS = 0.02  # the tail's chunks: smaller ones cost more in round trips than they balance
 # Bounds the samples rerun one by one after a KilledWorker. A task costs a few ms of CPU
@@ -171,42 +165,6 @@ def _unregister(client: Any, name: str) -> None:
         client.unregister_worker_plugin(name)
 
 
-class PipelinePlugin(WorkerPlugin):
-    """A worker plugin holding one run's pickled pipeline.
-
-    The scheduler keeps it and gives it to every worker, including ones that join or
-    restart later; tasks find it in ``worker.plugins`` by name.
-    """
-
-    def __init__(
-        self, name: str, key: bytes, blob: bytes, directories: tuple[str, ...], code: bytes
-    ) -> None:
-        self.name, self.key, self.blob, self.directories = name, key, blob, directories
-        self.code = code  # the parent's code_token(): its user modules as of this run
-
-    def setup(self, worker: Any) -> None:
-        """Nothing to do at registration: tasks set the pipeline up lazily, in their thread."""
-
-    def teardown(self, worker: Any) -> None:
-        """Keep the set-up pipeline: a rerun in the same worker skips ``setup()``."""
-
-
-class ClassTablePlugin(WorkerPlugin):
-    """A worker plugin that registers notebook classes under the parent's tokens.
-
-    Registered once per class and cluster, so chunks and results name the class by
-    its token instead of carrying it by value (about a millisecond each way).
-    """
-
-    def __init__(self, name: str, blob: bytes) -> None:
-        self.name, self.blob = name, blob
-
-    def setup(self, worker: Any) -> None:
-        """Register the classes in this worker process."""
-        for token, cls in pickle.loads(self.blob):
-            register_class(token, cls)
-
-
 # Tokens of the classes registered with each client's workers, kept across runs.
 _REGISTERED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
@@ -218,70 +176,6 @@ def _known_classes(client: Any) -> set[str]:
 def storage_directories(pipeline: Processor) -> set[str]:
     """Return the directories (Cache and Save ones) a pipeline's steps write to."""
     return {directory for step, _ in walk(pipeline) for directory in step.storage_directories()}
-
-
-# --- in the worker process ----------------------------------------------------------------
-
-_PREPARED: set[tuple[bytes, bytes]] = set()  # (pipeline key, code token)
-_WRITABLE: set[str] = set()  # directories this process has written to
-_PREPARE_LOCK = threading.Lock()
-_NO_SAMPLES = cloudpickle.dumps([], protocol=5)
-
-
-def run_chunk(plugin_name: str, payload: bytes) -> tuple[str, bytes, float]:
-    """Run one chunk in a Dask worker; return ``(worker, outcomes blob, seconds)``."""
-    from distributed import get_worker
-
-    worker = get_worker()
-    plugin = cast(PipelinePlugin, worker.plugins[plugin_name])
-    label = f"dask-{worker.address.split('://')[-1]}"
-    if (plugin.key, plugin.code) not in _PREPARED:
-        _prepare(plugin, label)
-    started = time.perf_counter()
-    _, outcomes = run_payload(plugin.key, plugin.blob, payload, plugin.code)
-    return label, outcomes, time.perf_counter() - started
-
-
-def _prepare(plugin: PipelinePlugin, label: str) -> None:
-    # A worker may run several task threads: set the pipeline up in one of them only.
-    with _PREPARE_LOCK:
-        if (plugin.key, plugin.code) in _PREPARED:
-            return
-        for directory in plugin.directories:
-            if directory in _WRITABLE:
-                continue
-            problem = _check_writable(directory)
-            if problem is None:
-                _WRITABLE.add(directory)
-            else:  # checked again by the next chunk: the user may fix it meanwhile
-                msg = (
-                    f"Dask worker {label} (pid {os.getpid()}) cannot write to {directory!r}: "
-                    f"{problem}. Cache and Save directories must be readable and writable "
-                    "by every worker: use an absolute path on a file system all workers share"
-                )
-                raise StorageError(msg)
-        # Reloads changed user modules, unpickles and calls setup().
-        run_payload(plugin.key, plugin.blob, _NO_SAMPLES, plugin.code)
-        _PREPARED.add((plugin.key, plugin.code))
-        # As in the process backend's workers: what lives now (Dask's worker, modules, the
-        # set-up pipeline) leaves the collector's view. A full collection of a Dask
-        # worker's heap takes tens of milliseconds, and chunks of small samples set
-        # one off every few thousand samples.
-        gc.freeze()
-
-
-def _check_writable(directory: str) -> str | None:
-    try:
-        os.makedirs(directory, exist_ok=True)
-        fd, path = tempfile.mkstemp(dir=directory, prefix=".tmp-probe-", suffix=".part")
-        os.close(fd)
-        os.unlink(path)
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-# --- in the parent process ----------------------------------------------------------------
 
 
 class _Chunk(NamedTuple):
