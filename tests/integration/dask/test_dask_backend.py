@@ -157,6 +157,32 @@ def test_a_sample_that_kills_every_worker_ends_as_a_failure(
     wait_for_workers(dask_client, 2)  # the nannies restart killed workers
 
 
+def test_many_chunks_give_the_process_backends_samples_and_records(dask_client: Any) -> None:
+    # Enough tiny samples for chunks of every size: the first ones, full ones, the tail.
+    pipeline = Compose(AddStep(), FailOn(ids=["s77", "s4321"]), AddStep(step_size=3))
+    with pytest.warns(FailuresWarning, match="2 of 9000"):
+        on_dask = pipeline.run(number_samples(9000), backend=dask_client, progress=False)
+    with pytest.warns(FailuresWarning, match="2 of 9000"):
+        on_processes = pipeline.run(number_samples(9000), workers=2, progress=False)
+
+    def steps(result: Any) -> list[Any]:
+        return [
+            (
+                r.index,
+                r.sample_id,
+                r.status,
+                [(s.step, s.stage, s.params, s.status) for s in r.steps],
+            )
+            for r in result.records
+        ]
+
+    assert [s.model_dump() for s in on_dask] == [s.model_dump() for s in on_processes]
+    assert steps(on_dask) == steps(on_processes)
+    assert [(f.sample_id, f.stage, f.message) for f in on_dask.failures] == [
+        (f.sample_id, f.stage, f.message) for f in on_processes.failures
+    ]
+
+
 def test_a_run_leaves_no_pipeline_plugin_behind(dask_client: Any) -> None:
     def pipeline_plugins(dask_scheduler: Any) -> list[str]:
         names = list(dask_scheduler.worker_plugins)
