@@ -159,6 +159,12 @@ def _close(pool: Any, warm: bool) -> None:
         pool.join()
 
 
+def close_pools() -> None:
+    """Close the warm pools of the other contenders."""
+    while _POOLS:
+        _close(_POOLS.popitem()[1], False)
+
+
 def pool_imap(warm: bool) -> Callable[..., list[Any]]:
     def run(pipeline: Processor, samples: list[Any], workers: int, chunk: int) -> list[Any]:
         pool = _pool("pool", workers, warm)
@@ -207,7 +213,10 @@ def measure(
     make, pipeline, count, chunk = WORKLOADS[workload]
     count = max(1, int(count * scale))
     workers = usable_cores()
-    shutdown_pools()  # no datamultiproc workers left warm by an earlier contender
+    # No contender's processes stay alive during another's runs: while forked children
+    # live, every page the parent writes first is copied, which slows whatever runs then.
+    shutdown_pools()
+    close_pools()
     if "(warm)" in name:  # start the workers outside the timing
         contender(pipeline, make(min(count, 2 * workers)), workers, 1)
     times, returned = [], count
@@ -269,8 +278,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"| {returned}/{count} |",
                 flush=True,
             )
-    for pool in _POOLS.values():
-        _close(pool, False)
+    close_pools()
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ When moving a sample costs the parent more than processing it, the parent runs
 samples itself (see ``_inline``); CPU-heavy work always goes to the workers. Forked
 workers that this run started then get no more chunks and exit once they have sent
 back what they hold (while they live, each page the parent writes first is copied);
-the pool remembers the figures, and the next run of the pipeline starts workers only
-if the parent's first samples lose against them. Large arrays travel as anonymous
+the pool remembers the figures, and the next run of the pipeline starts workers (or
+sends warm ones samples) only if the parent's first samples lose against them. Large arrays travel as anonymous
 memory files (see ``_transport``).
 
 A worker that dies loses only the sample it was running (read from its progress
@@ -147,8 +147,9 @@ class _Scheduler:
         self.sizer = self.feeder.sizer
         self.policy = InlinePolicy(enabled=inline and job.timeout is None)
         recalled = pool.recalled.get(key)
-        if recalled is not None and not pool.live():
-            self.policy.recall(recalled)  # workers start only if the parent's probe loses
+        if recalled is not None:
+            # Workers start, or warm ones get samples, only if the parent's probe loses.
+            self.policy.recall(recalled)
         self.parent = ParentRunner(key, blob)
         self.deaths_without_progress = 0
         self.selector = selectors.DefaultSelector()
@@ -210,8 +211,9 @@ class _Scheduler:
             return []
         self.sizer.took(len(items))
         # The workers keep going only on the chunks they hold: a probe must not outlast
-        # those, or they wait for the parent (e.g. on large arrays).
-        live = self.pool.live()
+        # those, or they wait for the parent (e.g. on large arrays). The probe of a
+        # recalled run comes before any worker gets a sample: no one waits for it.
+        live = self.pool.live() if self.policy.needs_workers else []
         queued = sum(len(c.items) for w in live for c in w.in_flight) if live else None
         outcomes = self.parent.run_measured(items, self.policy, queued=queued)
         # Past the deadline: the rest go to the workers.
@@ -256,7 +258,7 @@ class _Scheduler:
             for worker in self.pool.live():
                 if len(worker.in_flight) >= depth or worker.draining or self.job.stop.is_set():
                     continue
-                chunk = self._next_chunk(new=not self.policy.active)
+                chunk = self._next_chunk(new=self.policy.needs_workers)
                 if chunk is None:
                     return
                 self._send(worker, chunk)
@@ -439,7 +441,7 @@ class _Scheduler:
     def close(self, *, keep: bool = True) -> None:
         """End of the run; with ``keep``, remember how it ended for the next run of its pipeline."""
         self.selector.close()
-        figures = self.policy.figures() if keep and not self.pool.live() else None
+        figures = self.policy.figures() if keep else None
         self.pool.remember(self.key, figures)
         # A sample interrupted in the parent may have left its pipeline copy half-way.
         self.parent.release(keep=keep)

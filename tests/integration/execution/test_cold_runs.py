@@ -14,9 +14,10 @@ import pytest
 
 from datamultiproc import run
 from datamultiproc.execution import MultiprocessBackend, _pool
+from datamultiproc.execution._codec import encode_pipeline
 from datamultiproc.execution._inline import InlineFigures, InlinePolicy
 from datamultiproc.execution._pool import _IDLE, WorkerPool, shutdown_pools
-from tests.helpers import AddStep, Burn, number_samples
+from tests.helpers import AddStep, Burn, DoubleStep, number_samples
 
 # -- recalled figures: the decision (no processes) --------------------------------------------
 
@@ -143,7 +144,6 @@ def test_a_cpu_heavy_cold_run_uses_the_workers_and_keeps_them() -> None:
 
 def _recalling(pace: float) -> WorkerPool:
     """The warm (empty) pool, told that the parent took the last run of AddStep() over."""
-    from datamultiproc.execution._codec import encode_pipeline
     from datamultiproc.execution._codestate import code_state
 
     pool = WorkerPool("fork", 2)
@@ -173,6 +173,27 @@ def test_a_rerun_whose_probe_loses_goes_to_the_workers() -> None:
     assert [r.index for r in result.records] == list(range(2000))
     assert pool.started == 2
     assert _worker_pids(result)
+
+
+@pytest.mark.slow
+def test_warm_workers_get_no_sample_while_a_recalled_run_stays_in_the_parent() -> None:
+    run(DoubleStep(), number_samples(4), workers=2, start_method="fork", progress=False)
+    warm = _warm_pool()
+    pids = {w.process.pid for w in warm.live()}
+    assert len(pids) == 2
+    key, _ = encode_pipeline(AddStep())
+    warm.remember(key, InlineFigures(pace=1.0, work=1e-6, transfer=1e-5))  # the parent won
+    result = run(AddStep(), number_samples(2000), workers=2, start_method="fork", progress=False)
+    assert [s.data for s in result] == [i + 1 for i in range(2000)]
+    assert Counter(r.worker for r in result.records) == Counter({"parent": 2000})
+    assert {w.process.pid for w in warm.live()} == pids  # still warm, not retired
+    assert warm.recalled  # and the next run does the same
+    # A probe that loses sends the samples to those same warm workers.
+    warm.remember(key, InlineFigures(pace=1e-12, work=1e-6, transfer=1e-5))
+    lost = run(AddStep(), number_samples(2000), workers=2, start_method="fork", progress=False)
+    assert [r.index for r in lost.records] == list(range(2000))
+    assert _worker_pids(lost) <= pids
+    assert _worker_pids(lost)
 
 
 @pytest.mark.slow
