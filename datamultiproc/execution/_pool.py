@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -173,7 +174,7 @@ class WorkerPool:
     def _start_in(self, slot: int) -> None:
         # An interrupt arriving meanwhile waits until the worker has its slot, where
         # stopping the pool finds it: raised any earlier, it would leave it behind.
-        with _blocking_sigint():
+        with _deferred_interrupt(), _blocking_sigint():
             self.workers[slot] = self._start(slot)
 
     def read_progress(self, worker: WorkerProcess) -> tuple[int, int, float]:
@@ -333,12 +334,36 @@ def _hidden_main() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives in the block back until the block is done.
+
+    Blocking SIGINT (see :func:`_blocking_sigint`) only holds it back in this thread:
+    the kernel hands a signal sent to the process to any thread that does not block
+    it (a notebook has several), and Python then raises ``KeyboardInterrupt`` in the
+    main thread all the same. So the main thread's handler is swapped for one that
+    notes the signal, and the signal is raised again, to the old handler, on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread ever gets KeyboardInterrupt
+        return
+    noted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: noted.append(signum))
+    try:
+        yield
+    finally:
+        # None: a handler installed outside Python; the default is the closest we can put back.
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        if noted:
+            signal.raise_signal(signal.SIGINT)
+
+
+@contextlib.contextmanager
 def _blocking_sigint() -> Iterator[None]:
     """Start workers with SIGINT blocked, so an interrupt during start-up cannot kill them.
 
-    Children inherit the mask; the worker ignores SIGINT, then unblocks it. A SIGINT
-    that reaches the parent meanwhile stays pending and is delivered on exit, once
-    the new worker is in its slot.
+    Children inherit the mask; the worker ignores SIGINT, then unblocks it. In the
+    parent, :func:`_deferred_interrupt` holds a Ctrl-C back until the new worker is in
+    its slot.
     """
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:

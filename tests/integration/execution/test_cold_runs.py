@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -218,11 +220,21 @@ def test_ctrl_c_while_the_workers_start_leaves_none_behind(
     def interrupted(self: WorkerPool, slot: int) -> Any:
         worker = started(self, slot)
         os.kill(os.getpid(), signal.SIGINT)  # lands right after this worker started
+        time.sleep(0.05)  # and is handled while _start has not returned yet
         return worker
 
     monkeypatch.setattr(_pool.WorkerPool, "_start", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run(AddStep(), number_samples(100), workers=2, start_method="fork", progress=False)
+    # Another thread, as a notebook has: the kernel may hand it the SIGINT, which a mask
+    # set in the main thread alone does not hold back.
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)
+    other.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(AddStep(), number_samples(100), workers=2, start_method="fork", progress=False)
+    finally:
+        done.set()
+        other.join()
     monkeypatch.undo()
     assert not multiprocess.active_children()  # the started worker was stopped and reaped
     again = run(AddStep(), number_samples(100), workers=2, start_method="fork", progress=False)

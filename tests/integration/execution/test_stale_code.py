@@ -133,6 +133,11 @@ def _setups(log: Path) -> list[int]:
     return [int(pid) for pid in log.read_text().split()] if log.exists() else []
 
 
+def _set_up_once_each(log: Path) -> bool:
+    setups = _setups(log)
+    return bool(setups) and len(setups) == len(set(setups))
+
+
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 @pytest.mark.parametrize("cached", [False, True], ids=["no-cache", "cache"])
 def test_a_warm_process_pool_executor_runs_the_reloaded_module(
@@ -150,19 +155,22 @@ def test_a_warm_process_pool_executor_runs_the_reloaded_module(
     with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context(context)) as executor:
         first = run(executor)
         assert [s.data for s in first] == [2 * i for i in range(40)]
-        setups = _setups(log)
+        # Under load an executor may hand every chunk of a run to one worker: the other
+        # sets the pipeline up in the first run it takes part in. No worker does it twice.
+        assert _set_up_once_each(log)
 
         # Unchanged: the warm workers keep their set-up pipeline (and cache hits).
         again = run(executor)
         assert [s.data for s in again] == [2 * i for i in range(40)]
-        assert _setups(log) == setups
+        assert _set_up_once_each(log)
         assert all(r.steps[1].cache_hit for r in again.records) is cached
 
         # Another module of the user's imported here: nothing in the workers changes.
         (tmp_path / "elsewhere").mkdir()
         with usercode.user_module(tmp_path / "elsewhere"):
             run(executor)
-        assert _setups(log) == setups
+        assert _set_up_once_each(log)
+        before = _setups(log)
 
         # Edited and reloaded in the parent: the same workers run the new code.
         module = _edit(path, module, factor=3, extra="\n        sample.data = sample.data + 1")
@@ -171,7 +179,9 @@ def test_a_warm_process_pool_executor_runs_the_reloaded_module(
         workers = {r.worker for r in first.records} | {r.worker for r in fresh.records}
         assert len(workers) <= 2  # warm: no new processes
         assert not any(r.steps[1].cache_hit for r in fresh.records)  # a new key, computed
-        assert sorted(_setups(log)) == sorted(setups + setups)  # set up again, once each
+        # Set up again, once by each worker that ran a chunk since.
+        ran = {int(r.worker.rsplit("-", 1)[1]) for r in fresh.records}
+        assert sorted(_setups(log)[len(before) :]) == sorted(ran)
         if cached:
             hits = run(executor)
             assert [s.data for s in hits] == [3 * i + 1 for i in range(40)]
