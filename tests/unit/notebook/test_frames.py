@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import pandas as pd  # noqa: TID251 (tests of the notebook layer)
 import pytest
@@ -62,10 +63,10 @@ def test_cache_stats_counts_hits_misses_bytes_and_seconds_saved() -> None:
 
 def test_cache_stats_cannot_estimate_savings_without_misses() -> None:
     step = StepRecord(0, "Load", "", 0.1, cache_hit=True)
-    result = RunResult(records=[SampleRecord(0, "a", "w", "ok", (step,))])
+    result: RunResult[BaseSample] = RunResult(records=[SampleRecord(0, "a", "w", "ok", (step,))])
     stats = result.cache_stats()
     assert stats.loc["Load", "hit_rate"] == 1.0
-    assert math.isnan(stats.loc["Load", "seconds_saved"])
+    assert math.isnan(cast(float, stats.loc["Load", "seconds_saved"]))
 
 
 def test_timings_summarise_each_stage_in_pipeline_order() -> None:
@@ -103,8 +104,8 @@ def test_failures_frame_keeps_the_traceback_and_allows_no_stage() -> None:
     )
     frame = result.failures_frame()
     assert frame["sample_id"].tolist() == ["s5", "s6"]
-    assert frame.loc[0, "traceback"].startswith("Traceback")
-    assert pd.isna(frame.loc[1, "stage"])
+    assert cast(str, frame.loc[0, "traceback"]).startswith("Traceback")
+    assert pd.isna(cast("float | None", frame.loc[1, "stage"]))
     assert list(frame["error_type"].cat.categories) == ["ValueError", "WorkerLostError"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd  # noqa: TID251 (tests read DataFrames)
 import pytest
@@ -59,7 +61,7 @@ def test_one_row_per_sample_indexed_by_id_with_flattened_columns() -> None:
     ]
     assert frame.loc["a", "extent.width"] == 1
     assert frame.loc["b", "features.mean"] == 1.0
-    assert frame.loc["a", "pixels"] is samples[0].pixels  # arrays stay cells
+    assert cast(object, frame.loc["a", "pixels"]) is samples[0].pixels  # arrays stay cells
 
 
 def test_integers_stay_integers_and_strings_stay_strings() -> None:
@@ -114,9 +116,10 @@ def test_result_to_frame_and_failures_that_merge_with_the_input_table() -> None:
     assert frame.index.tolist() == ["s0", "s1", "s2", "s3"]  # input order
     assert frame["status"].tolist() == ["ok", "failed", "ok", "ok"]
     assert frame.loc["s1", "error"] == "ValueError: bad sample s1"
-    assert pd.isna(frame.loc["s0", "error"])
+    assert pd.isna(cast("str | None", frame.loc["s0", "error"]))
     assert frame["data"].dtype == "Int64"
-    merged = table.join(frame, suffixes=("", "_out"))
+    # pandas-stubs lacks the ``suffixes`` argument pandas 3 added to DataFrame.join.
+    merged = table.join(frame, suffixes=("", "_out"))  # type: ignore[call-arg]
     assert merged.loc["s1", "status"] == "failed"
     assert merged["data_out"].tolist()[2] == 12
 

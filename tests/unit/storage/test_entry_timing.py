@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 from pathlib import Path
+from typing import cast
 
 from datamultiproc import BaseSample, Cache, Save, run
 from datamultiproc.core import SampleRecord, StepRecord
@@ -48,7 +49,7 @@ def test_seconds_saved_on_an_all_hit_rerun_is_the_stored_time(cache_dir: Path) -
     stats = rerun.cache_stats()
     assert stats.loc["SlowStep", "misses"] == 0
     loading = float(rerun.history()["seconds"].sum())
-    assert stats.loc["SlowStep", "seconds_saved"] >= 3 * 0.02 - loading
+    assert cast(float, stats.loc["SlowStep", "seconds_saved"]) >= 3 * 0.02 - loading
 
 
 def test_hits_of_old_entries_fall_back_to_the_misses_mean() -> None:
@@ -56,9 +57,13 @@ def test_hits_of_old_entries_fall_back_to_the_misses_mean() -> None:
         step = StepRecord(0, "Load", "", seconds, hit, computed_seconds=computed)
         return SampleRecord(index, f"s{index}", "w", "ok", (step,))
 
-    timed = RunResult(records=[record(0, True, 0.1, 2.0), record(1, True, 0.1, 3.0)])
+    timed: RunResult[BaseSample] = RunResult(
+        records=[record(0, True, 0.1, 2.0), record(1, True, 0.1, 3.0)]
+    )
     assert timed.cache_stats().loc["Load", "seconds_saved"] == 2.0 + 3.0 - 0.2
-    mixed = RunResult(records=[record(0, True, 0.1, None), record(1, False, 4.0, None)])
+    mixed: RunResult[BaseSample] = RunResult(
+        records=[record(0, True, 0.1, None), record(1, False, 4.0, None)]
+    )
     assert mixed.cache_stats().loc["Load", "seconds_saved"] == 4.0 - 0.1
-    old = RunResult(records=[record(0, True, 0.1, None)])
-    assert math.isnan(old.cache_stats().loc["Load", "seconds_saved"])
+    old: RunResult[BaseSample] = RunResult(records=[record(0, True, 0.1, None)])
+    assert math.isnan(cast(float, old.cache_stats().loc["Load", "seconds_saved"]))
