@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import cloudpickle
 import pytest
@@ -139,7 +140,12 @@ def test_set_parameter_worker_counts_reach_cache_stats(tmp_path: Path, method: s
 
     samples = [NumberSample(id=f"s{i}", data=i) for i in range(12)]
     cache = Cache(processor=TagWithSet(), cache_dir=tmp_path)
-    options = {"workers": 2, "backend": "process", "start_method": method, "progress": False}
+    options: dict[str, Any] = {
+        "workers": 2,
+        "backend": "process",
+        "start_method": method,
+        "progress": False,
+    }
     first = run(cache, samples, **options)
     assert [s.data for s in first] == [i + 4 for i in range(12)]
     second = run(cache, [NumberSample(id=f"s{i}", data=i) for i in range(12)], **options)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import datamultiproc
-from datamultiproc import BaseSample, Compose, Save, load_saved
+from datamultiproc import BaseSample, Compose, Save, SavedSamples, load_saved
 from datamultiproc.exceptions import MixedConfigurationsWarning, StorageError
 from datamultiproc.storage import prune
 from tests.helpers import AddStep, Measure, NumberSample, TileSample, number_samples, tile_samples
@@ -46,7 +46,7 @@ def test_a_save_folder_opens_as_a_lazy_collection(save_dir: Path) -> None:
 
 def test_files_are_read_only_when_their_sample_is_accessed(save_dir: Path) -> None:
     save_run(save_dir, 1, 3)
-    saved = load_saved(save_dir)
+    saved: SavedSamples[NumberSample] = load_saved(save_dir)
     (save_dir / "AddStep" / "s1.pickle").write_bytes(b"not a pickle")
     assert saved.get("s0").data == 1
     assert saved.ids == ["s0", "s1", "s2"]
@@ -58,13 +58,15 @@ def test_two_configurations_load_the_latest_and_warn_about_the_rest(save_dir: Pa
     save_run(save_dir, 1, 4)  # s0..s3 with step 1
     latest = save_run(save_dir, 100, 2)  # s0, s1 rewritten with step 100
     with pytest.warns(MixedConfigurationsWarning, match=r"left out 2 file\(s\)") as caught:
-        saved = load_saved(save_dir)
+        saved: SavedSamples[NumberSample] = load_saved(save_dir)
     assert "configuration='all'" in str(caught[0].message)
     assert saved.ids == ["s0", "s1"]
     assert [s.data for s in saved] == [100, 101]
-    configuration = latest.steps[-1].configuration((latest.steps[0],))
+    save = latest.steps[-1]
+    assert isinstance(save, Save)
+    configuration = save.configuration((latest.steps[0],))
     assert {f.configuration for f in saved.files} == {configuration}
-    everything = load_saved(save_dir, configuration="all")
+    everything: SavedSamples[NumberSample] = load_saved(save_dir, configuration="all")
     frame = everything.to_frame()
     assert frame["data"].tolist() == [100, 101, 3, 4]
     assert frame["configuration"].tolist()[:2] == [configuration] * 2
@@ -154,6 +156,6 @@ def test_torn_record_lines_are_skipped_and_unrecorded_files_still_load(save_dir:
         stage / "s9.pickle"
     )  # a writer killed before its record
     with pytest.warns(MixedConfigurationsWarning, match="1 of unrecorded"):
-        saved = load_saved(save_dir)
+        saved: SavedSamples[NumberSample] = load_saved(save_dir)
     assert saved.ids == ["s0", "s1"]
     assert load_saved(save_dir, configuration="unrecorded").ids == ["s9"]
