@@ -13,7 +13,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -26,7 +26,7 @@ from datamultiproc import (
     run,
 )
 from datamultiproc.exceptions import FailuresWarning
-from datamultiproc.execution import RunFinished, RunStarted, SampleFinished
+from datamultiproc.execution import RunFinished, RunIterator, RunStarted, SampleFinished
 from datamultiproc.execution._runner import RemoteTraceback
 from tests.helpers import (
     AddStep,
@@ -97,6 +97,7 @@ def test_imap_reads_a_long_generator_lazily(dask_client: Any) -> None:
             yield NumberSample(id=f"g{index}", data=index)
 
     stream = AddStep().imap(endless(), backend=dask_client, progress=False, chunksize=4)
+    assert isinstance(stream, RunIterator)
     first = [next(stream).data for _ in range(20)]
     stream.close()  # cancels the chunks in flight
     assert first == list(range(1, 21))
@@ -216,7 +217,7 @@ def test_setup_runs_once_per_worker_process(dask_client: Any, tmp_path: Path) ->
     assert len(pids) == len(set(pids))  # once per process
     wait_for_workers(dask_client, 2)
     assert set(pids) <= set(dask_client.run(os.getpid).values())  # in the Dask workers
-    assert pipeline.steps[0]._pid is None  # private state stays in the workers
+    assert cast(Any, pipeline.steps[0])._pid is None  # private state stays in the workers
 
     again = pipeline.run(number_samples(50), backend=dask_client, chunksize=3, progress=False)
     assert again.n_ok == 50
@@ -234,7 +235,9 @@ def test_cache_entries_written_by_workers_are_hits_on_rerun(
     second = pipeline.run(number_samples(120), backend=dask_client, chunksize=4, progress=False)
     assert [s.data for s in second] == [i + 6 for i in range(120)]
     assert all(record.steps[0].cache_hit is True for record in second.records)
-    assert pipeline.steps[0].stats.hits == 120  # counted in the workers, merged here
+    cache = pipeline.steps[0]
+    assert isinstance(cache, Cache)
+    assert cache.stats.hits == 120  # counted in the workers, merged here
 
 
 def test_a_cache_directory_a_worker_cannot_write_fails_plainly(

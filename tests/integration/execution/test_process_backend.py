@@ -8,12 +8,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from datamultiproc import Cache, Compose, NotPicklableError, ProcessingError, WorkerLostError
 from datamultiproc.exceptions import FailuresWarning
-from datamultiproc.execution import MultiprocessBackend
+from datamultiproc.execution import MultiprocessBackend, RunIterator
 from datamultiproc.execution._runner import RemoteTraceback
 from tests.helpers import (
     AddStep,
@@ -61,7 +62,7 @@ def test_setup_runs_once_per_worker(start_method: str, tmp_path: Path) -> None:
     pids = log.read_text().split()
     # The parent sets up its own copy too if it took part (cheap samples).
     assert len(pids) == len(set(pids)) <= 2 + (str(os.getpid()) in pids)
-    assert pipeline.steps[0]._pid is None  # private state stays in the workers
+    assert cast(Any, pipeline.steps[0])._pid is None  # private state stays in the workers
 
 
 @pytest.mark.parametrize(
@@ -155,7 +156,9 @@ def test_rerun_hits_the_cache(tmp_path: Path) -> None:
     assert [s.data for s in second] == [s.data for s in first] == [i + 11 for i in range(40)]
     assert all(r.steps[0].cache_hit is False for r in first.records)
     assert all(r.steps[0].cache_hit is True for r in second.records)
-    stats = pipeline.steps[0].stats  # counted in the workers, folded into the parent's Cache
+    cache = pipeline.steps[0]
+    assert isinstance(cache, Cache)
+    stats = cache.stats  # counted in the workers, folded into the parent's Cache
     assert (stats.hits, stats.misses) == (40, 40)
 
 
@@ -169,6 +172,7 @@ def test_imap_stops_reading_input_while_the_consumer_pauses() -> None:
             yield NumberSample(id=f"s{index}", data=index)
 
     stream = AddStep().imap(samples(), workers=2, progress=False)
+    assert isinstance(stream, RunIterator)
     assert next(stream).data == 1
     time.sleep(0.3)
     paused_at = read

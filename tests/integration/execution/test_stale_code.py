@@ -20,7 +20,7 @@ from typing import Any
 import numpy  # noqa: F401 (loaded, so code_state() sees it)
 import pytest
 
-from datamultiproc import Cache, Compose
+from datamultiproc import Cache, Compose, Processor
 from datamultiproc.exceptions import FailuresWarning
 from datamultiproc.execution._codec import encode_pipeline
 from datamultiproc.execution._codestate import code_state
@@ -48,7 +48,7 @@ def test_reloaded_user_module_reaches_warm_workers(
 ) -> None:
     module, path = user_module
 
-    def pipeline() -> object:
+    def pipeline() -> Processor:
         step = module.Scale()
         return Cache(processor=step, cache_dir=tmp_path / "cache") if cached else step
 

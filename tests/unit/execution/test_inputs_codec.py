@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def test_seen_ids_are_exact_beyond_the_page_cache(monkeypatch: pytest.MonkeyPatc
 def test_lazy_reader_reads_one_item_at_a_time() -> None:
     read = []
 
-    def samples():  # type: ignore[no-untyped-def]
+    def samples() -> Iterator[NumberSample]:
         for sample in number_samples(100):
             read.append(sample.id)
             yield sample
@@ -81,6 +82,7 @@ def test_arrays_travel_out_of_band_and_stay_writable() -> None:
     copy = restore_sample(
         decode(data, [np.frombuffer(bytearray(b), dtype=np.uint8) for b in buffers])
     )
+    assert isinstance(copy, ArraySample)
     assert np.array_equal(copy.array, sample.array)
     copy.array[0] = 42.0
 

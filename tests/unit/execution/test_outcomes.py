@@ -40,6 +40,7 @@ def test_shipped_outcomes_are_plain_tuples_that_keep_every_field() -> None:
     assert all(type(part) is tuple for part in (wire[2], *wire[3]))
     # A field added to StepRecord but not shipped makes _make fail here.
     assert StepRecord._make(wire[3][0]) == record
+    assert wire[2] is not None
     assert restore_sample(SampleState._make(wire[2])) == raw.sample
     (decoded,) = decode_outcomes(pickle.dumps([wire]))
     outcome = to_outcome(decoded, "w")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 import threading
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -56,7 +56,7 @@ class CallsInner(Processor):
     inner: Processor = AddStep(step_size=5)
 
     def process(self, sample: NumberSample) -> NumberSample:
-        return self.inner(self.inner(sample))
+        return cast(NumberSample, self.inner(self.inner(sample)))
 
 
 class RaisesProcessingError(Processor):
@@ -208,5 +208,6 @@ def test_only_plain_processors_take_the_written_out_loop(tmp_path: Any) -> None:
 
     assert plain_steps(OwnCall()) == ()
     assert plain_steps(Compose(OwnCall())) == (Compose(OwnCall()).steps[0],)  # called by step
-    assert plain_steps(OwnChain(AddStep())) == ()
-    assert plain_steps(Compose(AddStep(), OwnChain(AddStep()))) == ()
+    # The pydantic plugin gives a subclass a keyword __init__; Compose takes steps positionally.
+    assert plain_steps(OwnChain(AddStep())) == ()  # type: ignore[call-arg]
+    assert plain_steps(Compose(AddStep(), OwnChain(AddStep()))) == ()  # type: ignore[call-arg]

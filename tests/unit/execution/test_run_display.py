@@ -64,6 +64,7 @@ def test_imap_failures_are_on_the_iterator_and_the_warning_says_so() -> None:
 
 def test_an_imap_closed_early_is_interrupted() -> None:
     it = AddStep().imap(number_samples(50), backend="thread", progress=False, workers=2)
+    assert isinstance(it, RunIterator)
     next(it)
     it.close()
     assert it.status == "interrupted"
@@ -117,7 +118,7 @@ def test_completed_with_failures_is_not_stopped_and_is_coloured_differently() ->
     with pytest.warns(FailuresWarning):
         partial = FailOn(ids=["s1"]).run(number_samples(3), backend="sequential", progress=False)
     assert partial.status == "complete_with_failures"
-    stopped = RunResult(status="interrupted")
+    stopped: RunResult[NumberSample] = RunResult(status="interrupted")
     orange, grey = "#ef6c00", "#607d8b"
     assert orange in partial._repr_html_()
     assert orange not in stopped._repr_html_()

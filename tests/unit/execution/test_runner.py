@@ -9,7 +9,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -109,8 +109,9 @@ def test_list_input_is_checked_before_any_work() -> None:
     samples: list[Any] = [*number_samples(3), NumberSample(id="s1", data=9)]
     with pytest.raises(ValueError, match="duplicate sample id 's1'"):
         run(AddStep(), samples, backend="sequential", progress=sink)
+    mixed: list[Any] = [NumberSample(id="a", data=1), 5]
     with pytest.raises(TypeError, match=r"samples\[1\] is a int"):
-        run(AddStep(), [NumberSample(id="a", data=1), 5], backend="sequential", progress=sink)
+        run(AddStep(), mixed, backend="sequential", progress=sink)
     assert sink.events == []
     assert samples[0].data == 0  # nothing ran
 
@@ -171,12 +172,13 @@ def test_progress_modes_call_the_notebook_factory(monkeypatch: pytest.MonkeyPatc
         return RecordingSink()
 
     monkeypatch.setattr(_progress, "create_progress_sink", factory)
-    for progress, mode in [
+    modes: list[tuple[bool | Literal["auto", "widget", "text"], str]] = [
         (True, "auto"),
         ("auto", "auto"),
         ("widget", "widget"),
         ("text", "text"),
-    ]:
+    ]
+    for progress, mode in modes:
         run(AddStep(), number_samples(2), backend="sequential", progress=progress)
         assert seen[-1][0] == mode
         assert isinstance(seen[-1][1], threading.Event)
@@ -205,11 +207,11 @@ def test_stop_event_returns_what_finished_as_interrupted() -> None:
         return real(progress, stop)
 
     sink.handle = handle  # type: ignore[method-assign]
-    _runner._resolve_sink = resolve  # type: ignore[assignment]
+    _runner._resolve_sink = resolve
     try:
         result = run(AddStep(), number_samples(100), backend="sequential", progress=sink)
     finally:
-        _runner._resolve_sink = real  # type: ignore[assignment]
+        _runner._resolve_sink = real
     assert result.status == "interrupted"
     assert len(result) == 5
     assert sink.events[-1].status == "interrupted"
