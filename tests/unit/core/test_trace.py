@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datamultiproc import Cache, Compose, Processor, Save
+from datamultiproc import BaseSample, Cache, Compose, Processor, Save
 from tests.helpers import (
     AddStep,
     ArraySample,
@@ -38,6 +38,11 @@ def _tree(root: Path) -> dict[str, bytes]:
         str(path.relative_to(root)): path.read_bytes() if path.is_file() else b"<dir>"
         for path in sorted(root.rglob("*"))
     }
+
+
+def _data(sample: BaseSample) -> int:
+    assert isinstance(sample, NumberSample)
+    return sample.data
 
 
 def _image_sample() -> ArraySample:
@@ -76,8 +81,11 @@ def test_trace_loads_a_cache_hit_and_snapshots_each_stage(tmp_path: Path) -> Non
     assert [step.cache for step in trace] == ["hit", "-"]
     assert [step.changed for step in trace] == [("array",), ("data", "array")]
     # Snapshots are copies: InPlace changed the array in place after Blur's snapshot.
-    assert trace["Blur"].array[0, 1] == 0.5
-    assert trace[1].array[0, 1] == 1.5
+    blurred, in_place = trace["Blur"], trace[1]
+    assert isinstance(blurred, ArraySample)
+    assert isinstance(in_place, ArraySample)
+    assert blurred.array[0, 1] == 0.5
+    assert in_place.array[0, 1] == 1.5
     assert trace["InPlace"].processing_history == [("Blur", ""), ("InPlace", "")]
     assert trace.output is trace[-1]
     assert trace.input == _image_sample()
@@ -88,12 +96,12 @@ def test_trace_of_nested_composes_has_one_entry_per_leaf() -> None:
     trace = Compose(AddStep(), Compose(DoubleStep(), AddStep(step_size=5))).trace(
         NumberSample(id="a", data=1)
     )
-    assert [(step.stage, step.sample.data) for step in trace] == [
+    assert [(step.stage, _data(step.sample)) for step in trace] == [
         ("AddStep", 2),
         ("DoubleStep", 4),
         ("AddStep", 9),
     ]
-    assert trace["AddStep"].data == 2  # a repeated name gives its first use
+    assert _data(trace["AddStep"]) == 2  # a repeated name gives its first use
     assert len(trace) == 3
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import enum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -90,7 +90,10 @@ class WithPrivate(BaseSample):
     _scratch: list[int] = PrivateAttr(default_factory=list)
 
 
-def _same_copy(sample: BaseSample) -> BaseSample:
+SampleT = TypeVar("SampleT", bound=BaseSample)
+
+
+def _same_copy(sample: SampleT) -> SampleT:
     """copy_sample's result, checked against pydantic's own deep copy."""
     copy = copy_sample(sample)
     reference = sample.model_copy(deep=True)
@@ -175,7 +178,7 @@ def test_mixed_samples_nested_models_extras_and_private_state_take_the_full_copy
     copy.nested["k"].append(2.0)
     assert mixed.inner.values == [1]
     assert mixed.nested == {"k": [1.0]}
-    loose = Loose(id="l", number=1, notes=[1])  # type: ignore[call-arg]
+    loose = Loose(id="l", number=1, notes=[1])
     copy_loose = _same_copy(loose)
     copy_loose.notes.append(2)  # type: ignore[attr-defined]
     assert loose.notes == [1]  # type: ignore[attr-defined]
@@ -211,7 +214,7 @@ class Thrice(BaseSample):
 
 @pytest.mark.parametrize("shared", [(), ("first", "third"), ("second", "third")])
 def test_lists_shared_by_any_two_of_three_fields_stay_shared(shared: tuple[str, ...]) -> None:
-    values = {name: [index] for index, name in enumerate(("first", "second", "third"))}
+    values: dict[str, Any] = {name: [index] for index, name in enumerate(("first", "second", "third"))}
     if shared:
         values[shared[1]] = values[shared[0]]
     sample = Thrice.model_construct(id="t", **values)  # validation would copy
