@@ -214,7 +214,9 @@ class Thrice(BaseSample):
 
 @pytest.mark.parametrize("shared", [(), ("first", "third"), ("second", "third")])
 def test_lists_shared_by_any_two_of_three_fields_stay_shared(shared: tuple[str, ...]) -> None:
-    values: dict[str, Any] = {name: [index] for index, name in enumerate(("first", "second", "third"))}
+    values: dict[str, Any] = {
+        name: [index] for index, name in enumerate(("first", "second", "third"))
+    }
     if shared:
         values[shared[1]] = values[shared[0]]
     sample = Thrice.model_construct(id="t", **values)  # validation would copy

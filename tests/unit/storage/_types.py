@@ -114,8 +114,11 @@ class Scale(Processor):
 '''
 
 
-def define(source: str, name: str = "Scale") -> type[Processor]:
-    """Define a class the way a notebook cell or `python -` does: in a fresh __main__."""
+def define(source: str, name: str = "Scale") -> type[Any]:
+    """Define a class the way a notebook cell or `python -` does: in a fresh __main__.
+
+    Typed ``type[Any]``: mypy cannot see the parameters of a class made from source.
+    """
     namespace: dict[str, Any] = {"__name__": "__main__"}
     exec(compile(textwrap.dedent(source), "<cell>", "exec"), namespace)
     return namespace[name]  # type: ignore[no-any-return]

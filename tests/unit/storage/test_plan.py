@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from datamultiproc import Cache, Compose, Plan, Save, run
+from datamultiproc import Cache, Compose, Plan, Processor, RunResult, Save, run
 from datamultiproc.storage import plan
 from tests.helpers import AddStep, DoubleStep, SlowStep, number_samples
 
@@ -19,7 +20,7 @@ def _files(root: Path) -> list[tuple[str, int]]:
     return sorted((str(p), p.stat().st_mtime_ns) for p in root.rglob("*"))
 
 
-def _run(pipeline: object, count: int) -> object:
+def _run(pipeline: Processor, count: int) -> RunResult[Any]:
     return run(pipeline, number_samples(count), backend="sequential", progress=False)
 
 
@@ -56,7 +57,7 @@ def test_plan_predicts_what_the_run_does(cache_dir: Path) -> None:
     assert planned.stages[0].reasons == {"parameter step_size: 1 → 2": 8}
     assert planned.stages[1].reasons == {"upstream AddStep: parameter step_size 1 → 2": 8}
     result = _run(pipeline(2), 8)
-    stats = result.cache_stats()  # type: ignore[attr-defined]
+    stats = result.cache_stats()
     for stage in planned.stages:
         assert stats.loc[stage.stage, "hits"] == stage.hits
         assert stats.loc[stage.stage, "misses"] == stage.misses
@@ -134,8 +135,8 @@ def test_plan_checks_entries_without_opening_them(
     opened: list[str] = []
     real_open = open
 
-    def spy(path: object, *args: object, **kwargs: object) -> object:
-        opened.append(os.fspath(path))  # type: ignore[arg-type]
+    def spy(path: str | os.PathLike[str], *args: object, **kwargs: object) -> object:
+        opened.append(os.fspath(path))
         return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
 
     monkeypatch.setattr("builtins.open", spy)

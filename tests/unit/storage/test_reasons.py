@@ -7,10 +7,11 @@ import os
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from datamultiproc import Cache, Compose, run
+from datamultiproc import Cache, Compose, Processor, RunResult, run
 from datamultiproc.exceptions import CacheWarning
 from datamultiproc.storage._reasons import (
     closest_configuration,
@@ -24,11 +25,11 @@ DIGEST_A = "1f0e3dad99908345"
 DIGEST_B = "e4da3b7fbbce2345"
 
 
-def _reasons(result: object) -> list[str | None]:
-    return [step.reason for record in result.records for step in record.steps]  # type: ignore[attr-defined]
+def _reasons(result: RunResult[Any]) -> list[str | None]:
+    return [step.reason for record in result.records for step in record.steps]
 
 
-def _run(pipeline: object, count: int = 4) -> object:
+def _run(pipeline: Processor, count: int = 4) -> RunResult[Any]:
     return run(pipeline, number_samples(count), backend="sequential", progress=False)
 
 
@@ -147,9 +148,9 @@ def test_history_and_cache_stats_show_reasons(cache_dir: Path) -> None:
     result = _run(Cache(processor=AddStep(step_size=3), cache_dir=cache_dir), count=3)
     _run(Cache(processor=AddStep(step_size=3), cache_dir=cache_dir), count=5)
     mixed = _run(Cache(processor=AddStep(step_size=3), cache_dir=cache_dir), count=8)
-    history = result.history()  # type: ignore[attr-defined]
+    history = result.history()
     assert history["reason"].tolist() == ["parameter step_size: 1 → 3"] * 3
-    stats = mixed.cache_stats()  # type: ignore[attr-defined]
+    stats = mixed.cache_stats()
     assert stats.loc["AddStep", "reasons"] == "new sample (3)"
     assert stats.loc["AddStep", "hits"] == 5
 
@@ -160,7 +161,7 @@ def test_reasons_most_frequent_first_with_counts(cache_dir: Path) -> None:
         Cache(processor=AddStep(), cache_dir=cache_dir).entry_path(sample).write_bytes(b"x")
     with pytest.warns(CacheWarning):
         result = _run(Cache(processor=AddStep(), cache_dir=cache_dir), count=13)
-    assert result.cache_stats().loc["AddStep", "reasons"] == "new sample (5); entry corrupt (2)"  # type: ignore[attr-defined]
+    assert result.cache_stats().loc["AddStep", "reasons"] == "new sample (5); entry corrupt (2)"
 
 
 def test_upstream_change_is_named(cache_dir: Path) -> None:
