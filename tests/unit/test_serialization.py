@@ -117,7 +117,7 @@ EXAMPLES: dict[str, Callable[[], Any]] = {
 
 def _equal(copy: Any, original: Any) -> bool:
     if isinstance(original, SavedSamples):
-        return copy.files == original.files and copy.configurations == original.configurations
+        return bool(copy.files == original.files and copy.configurations == original.configurations)
     if isinstance(original, ArraySample):
         return copy.id == original.id and np.array_equal(copy.array, original.array)
     return bool(copy == original)

@@ -24,6 +24,7 @@ from tests.helpers import (
     FailOn,
     ListSample,
     Measure,
+    NumberSample,
     SetupLog,
     SleepOn,
     number_samples,
@@ -209,11 +210,11 @@ def test_parent_leaves_immutable_and_mixed_inputs_unchanged() -> None:
     )
     # Arrays changed in place and dicts replaced: the full copy.
     tiles = tile_samples(200)  # uint8 pixels: values stay under 256
-    result = run(Measure(scribble=True), tiles, workers=2, progress=False)
-    assert _workers(result)["parent"] > 0
+    measured = run(Measure(scribble=True), tiles, workers=2, progress=False)
+    assert _workers(measured)["parent"] > 0
     assert all(t.pixels.tolist() == [i, i + 1, i + 2, i + 3] for i, t in enumerate(tiles))
     assert all(t.features == {} for t in tiles)
-    assert all(t.pixels.tolist() == [i + 1, i + 2, i + 3, i + 4] for i, t in enumerate(result))
+    assert all(t.pixels.tolist() == [i + 1, i + 2, i + 3, i + 4] for i, t in enumerate(measured))
 
 
 @pytest.mark.slow
@@ -324,6 +325,7 @@ def test_parent_keeps_its_set_up_copy_only_after_a_clean_run(tmp_path: Path) -> 
     key, blob = encode_pipeline(Compose(SetupLog(path=str(log)), AddStep()))
     first = ParentRunner(key, blob)
     outcomes = first.run([(0, number_samples(1)[0])])
+    assert isinstance(outcomes[0].sample, NumberSample)
     assert outcomes[0].sample.data == 1
     assert outcomes[0].record.worker == "parent"
     copy = first.pipeline

@@ -62,12 +62,12 @@ def test_empty_compose_is_rejected() -> None:
 @pytest.mark.parametrize("bad", [42, "AddStep", None])
 def test_non_callable_step_is_rejected(bad: object) -> None:
     with pytest.raises(TypeError, match="step 1"):
-        Compose(AddStep(), bad)
+        Compose(AddStep(), bad)  # type: ignore[arg-type]
 
 
 def test_processor_class_instead_of_instance_is_rejected() -> None:
     with pytest.raises(TypeError, match=r"pass an instance, e\.g\. AddStep\(\)"):
-        Compose(AddStep)
+        Compose(AddStep)  # type: ignore[arg-type]
 
 
 def test_repr_shows_steps() -> None:

@@ -79,7 +79,7 @@ class _Page(HTMLParser):
 def decode_png(data: bytes) -> np.ndarray:
     """Decode the PNGs encode_png writes (8-bit, filter 0), checking every chunk's CRC."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    position, chunks = 8, {}
+    position, chunks = 8, dict[bytes, bytes]()
     while position < len(data):
         (length,) = struct.unpack(">I", data[position : position + 4])
         kind = data[position + 4 : position + 8]

@@ -106,7 +106,7 @@ def test_unknown_parameter_is_rejected() -> None:
 
 def test_parameters_are_validated() -> None:
     with pytest.raises(ValueError, match="step_size"):
-        AddStep(step_size="two")  # type: ignore[arg-type]
+        AddStep(step_size="two")
 
 
 def test_records_steps_when_recording() -> None:
@@ -129,7 +129,10 @@ def test_records_failed_step() -> None:
 
 
 def test_setup_default_is_a_no_op() -> None:
-    assert AddStep().setup() is None
+    step = AddStep(step_size=2)
+    step.setup()  # returns None (typed so); it must also leave the step unchanged
+    assert step == AddStep(step_size=2)
+    assert step.__pydantic_private__ == AddStep(step_size=2).__pydantic_private__
 
 
 def test_base_sample_subclass_instances_pass_through() -> None:

@@ -13,7 +13,10 @@ from tests.helpers import AddStep, ArraySample, FailOn
 def _result() -> RunResult[ArraySample]:
     samples = [ArraySample(id=f"t{i}", data=i, array=np.full((4, 4), i)) for i in range(5)]
     pipeline = Compose(AddStep(), FailOn(ids=["t1", "t3"]))
-    return pipeline.run(samples, backend="sequential", progress=False, on_error="skip")
+    result: RunResult[ArraySample] = pipeline.run(
+        samples, backend="sequential", progress=False, on_error="skip"
+    )
+    return result
 
 
 def test_browser_lists_every_sample_and_shows_the_first() -> None:

@@ -128,9 +128,14 @@ def test_without_a_stop_event_there_is_no_button() -> None:
 
 def test_watch_clicks_sees_clicks_in_the_kernels_shell_channel_thread() -> None:
     routed: list[Any] = []
+
+    def reply_subshell_for(data: Any, default: Any) -> Any:
+        routed.append(data)
+        return default
+
     comm = SimpleNamespace(
         kernel=SimpleNamespace(shell_channel_thread=object()),
-        _reply_subshell_for=lambda data, default: routed.append(data) or default,
+        _reply_subshell_for=reply_subshell_for,
     )
     button = SimpleNamespace(comm=comm, on_click=lambda callback: None)
     stop = threading.Event()
@@ -180,7 +185,7 @@ def test_text_progress_without_a_stream_shows_nothing_and_does_not_break(
 
 def test_a_display_error_warns_once_and_never_stops_the_run() -> None:
     display = TextProgress(file=io.StringIO())
-    display._start = lambda: 1 / 0  # type: ignore[method-assign]
+    display._start = lambda: 1 / 0  # type: ignore[method-assign,assignment]
     with pytest.warns(DatamultiprocWarning, match="progress display turned off"):
         feed(display, total=2, count=2)
     display.handle(RunFinished("complete", done=2, failed=0, seconds=1.0))  # ignored, no raise

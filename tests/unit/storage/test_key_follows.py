@@ -260,8 +260,8 @@ class MaskedSample(BaseSample):
 
 def test_masked_arrays_include_the_mask_also_under_content_keys() -> None:
     data = np.arange(5.0)
-    first = np.ma.masked_array(data, mask=[0, 0, 1, 0, 0])
-    second = np.ma.masked_array(data, mask=[0, 1, 0, 0, 0])
+    first = np.ma.masked_array(data, mask=[False, False, True, False, False])
+    second = np.ma.masked_array(data, mask=[False, True, False, False, False])
     assert content_digest(MaskedSample(id="a", values=first)) != content_digest(
         MaskedSample(id="a", values=second)
     )
@@ -349,7 +349,7 @@ def test_upgrading_a_distribution_the_code_calls_changes_the_key(
     before = cache_of(namespace_of(source)).configuration()
     real_version = importlib.metadata.version
     monkeypatch.setattr(
-        _origins.importlib.metadata,
+        importlib.metadata,  # the module _origins calls (``import importlib.metadata``)
         "version",
         lambda name: "99.0" if name == "numpy" else real_version(name),
     )
