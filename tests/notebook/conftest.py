@@ -67,12 +67,24 @@ def cell(nb: Any, tag: str) -> Any:
 
 
 def text(cell: Any) -> str:
-    """Return a cell's printed text and plain-text results, joined."""
-    parts = []
+    """Return a cell's printed text and plain-text results, joined.
+
+    The kernel flushes a stream every so often, so one ``print`` may arrive as two
+    outputs (more likely on a busy machine), possibly with the other stream's text in
+    between: the stdout and stderr pieces between two results are each put together.
+    """
+    parts: list[str] = []
+    streams: dict[str, int] = {}  # stream name -> its part since the last result
     for output in cell.get("outputs", []):
         if output["output_type"] == "stream":
-            parts.append(output["text"])
+            name = output["name"]
+            if name in streams:
+                parts[streams[name]] += output["text"]
+            else:
+                streams[name] = len(parts)
+                parts.append(output["text"])
         elif output["output_type"] in ("execute_result", "display_data"):
+            streams.clear()
             parts.append(output["data"].get("text/plain", ""))
     return "\n".join(parts)
 
