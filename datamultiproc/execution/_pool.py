@@ -31,6 +31,7 @@ import multiprocess
 from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._codec import encode, write_all
 from datamultiproc.execution._codestate import CodeState, code_state
+from datamultiproc.execution._inline import InlineFigures
 from datamultiproc.execution._lifeline import lifeline_for_worker, parent_only_fds
 from datamultiproc.execution._worker import worker_main
 
@@ -124,9 +125,9 @@ class WorkerPool:
         self.retired: list[WorkerProcess] = []  # told to stop, not yet reaped
         # pipeline key -> the inline figures of its last run, if the parent took it over
         # and the pool kept no worker (see InlinePolicy.recall).
-        self.recalled: dict[bytes, Any] = {}
+        self.recalled: dict[bytes, InlineFigures] = {}
 
-    def remember(self, key: bytes, figures: Any) -> None:
+    def remember(self, key: bytes, figures: InlineFigures | None) -> None:
         """Keep (or with ``None`` drop) what a run of pipeline ``key`` left for the next one."""
         self.recalled.pop(key, None)
         if figures is not None:
