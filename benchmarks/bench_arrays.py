@@ -5,10 +5,13 @@ W3 is 60 samples, each a 4 MiB float64 array, through ``(a - a.mean()) / a.std()
 
 1. *Parts on one core*: the thread CPU time of each part of one sample's trip, done
    in this process one after the other (the parent's and a worker's parts), against
-   the plain loop's work on the same array.
+   the plain loop's work on the same array; for both ways an input travels: as a
+   memory file the parent writes ("files"), or read by the worker straight from the
+   parent's memory ("remote", the default where the kernel allows it).
 2. *Whole runs*: the wall time of a plain loop and of warm ``datamultiproc.run``
-   (with and without the parent taking part), and the CPU time per sample of the
-   parent and of the workers (from ``/proc``), side by side in one process.
+   (with and without the parent taking part, and with inputs as files), and the CPU
+   time per sample of the parent and of the workers (from ``/proc``), side by side in
+   one process.
 
 Linux only (memory files, ``/proc``). Prints Markdown tables of medians.
 """
@@ -66,21 +69,43 @@ def parts_on_one_core(count: int) -> dict[str, list[float]]:
         ]
         del kept
         results = [_trip(array, timed) for array in inputs]
+        del results
+        if transport.remote_read_available():
+            results = [_remote_trip(array, timed) for array in inputs]
         del inputs, results
     return times
 
 
 def _trip(array: np.ndarray, timed: Callable[[str, Callable[[], Any]], Any]) -> Any:
-    fd = timed("parent: copy the input into a new memory file", partial(transport.share, array))
+    """Inputs as memory files (where a worker may not read the parent's memory)."""
+    fd = timed(
+        "files: parent copies the input into a new memory file", partial(transport.share, array)
+    )
     recycler = transport.Recycler()
-    buffer = timed("worker: map the input", partial(recycler.map, fd, SIZE * 8))
+    buffer = timed("files: worker maps the input", partial(recycler.map, fd, SIZE * 8))
     mapped = np.frombuffer(buffer, dtype=np.float64)
-    result = timed("worker: the computation", partial(standardize, mapped))
+    result = timed("files: worker computes", partial(standardize, mapped))
     del mapped, buffer
-    fd = timed("worker: copy the result into the input's file", partial(recycler.share, result))
+    fd = timed(
+        "files: worker copies the result into the input's file", partial(recycler.share, result)
+    )
     recycler.close()
     del result
-    return timed("parent: map the result", partial(transport.map_shared, fd, SIZE * 8))
+    return timed("files: parent maps the result", partial(transport.map_shared, fd, SIZE * 8))
+
+
+def _remote_trip(array: np.ndarray, timed: Callable[[str, Callable[[], Any]], Any]) -> Any:
+    """Inputs read from the parent's memory (the default where the kernel allows it)."""
+    address = array.__array_interface__["data"][0]
+    read = partial(transport.read_remote, os.getpid(), address, SIZE * 8)
+    copy = timed("remote: worker reads the input from the parent", read)
+    result = timed("remote: worker computes", partial(standardize, copy.view(np.float64)))
+    del copy
+    fd = timed(
+        "remote: worker copies the result into a new memory file", partial(transport.share, result)
+    )
+    del result
+    return timed("remote: parent maps the result", partial(transport.map_shared, fd, SIZE * 8))
 
 
 def _cpu(pid: int) -> float:
@@ -93,8 +118,17 @@ def whole_runs(repeats: int) -> list[tuple[str, float, float, float]]:
     """(contender, wall seconds, parent CPU s per sample, workers' CPU s per sample), medians."""
     make, pipeline, count, _ = WORKLOADS["W3"]
     rows = []
-    for name, inline in (("plain loop", None), ("run, workers only", False), ("run", True)):
+    contenders = [
+        ("plain loop", None, True),
+        ("run, workers only, inputs as files", False, False),
+        ("run, workers only", False, True),
+        ("run", True, True),
+    ]
+    remote_read_available = transport.remote_read_available
+    for name, inline, remote in contenders:
         shutdown_pools()
+        # A pool decides when it starts whether its workers read the parent's memory.
+        transport.remote_read_available = remote_read_available if remote else lambda: False
         if inline is not None:
             datamultiproc.run(
                 pipeline, make(4), backend=MultiprocessBackend(2, inline=inline), progress=False
@@ -119,6 +153,7 @@ def whole_runs(repeats: int) -> list[tuple[str, float, float, float]]:
             (name, statistics.median(walls), statistics.median(parents), statistics.median(workers))
         )
     shutdown_pools()
+    transport.remote_read_available = remote_read_available
     return rows
 
 

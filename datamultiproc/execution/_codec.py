@@ -39,6 +39,7 @@ from datamultiproc.exceptions import NotPicklableError
 from datamultiproc.execution import _transport as transport
 
 __all__ = [
+    "Encoded",
     "SampleState",
     "WireState",
     "classes_by_token",
@@ -81,6 +82,7 @@ WireState = tuple[type, dict[str, Any], set[str], Any, Any]
 _HEADER = struct.Struct("<QI")  # pickle length, number of out-of-band buffers
 _LENGTH = struct.Struct("<Q")
 _SHARED = 1 << 63  # set in a buffer's length: it arrives as a descriptor, not in the pipe
+_REMOTE = 1 << 62  # set in a buffer's length: the receiver reads it from the sender's memory
 _set = object.__setattr__
 
 
@@ -113,7 +115,20 @@ def encode(obj: Any, known_classes: set[str] | None = None) -> list[Any]:
     classes it lacks are sent by value once and added to the set. Without it, every
     class that cannot be imported by name travels by value.
     """
-    return encode_shared(obj, known_classes, share=False)[0]
+    return encode_shared(obj, known_classes, share=False).pieces
+
+
+class Encoded(NamedTuple):
+    """One message as :func:`encode_shared` made it.
+
+    ``pieces`` go down the pipe; ``fds`` over the descriptor socket first (then the
+    sender closes them); ``held`` are the buffers the receiver reads straight from
+    the sender's memory, which must stay alive until the receiver has answered.
+    """
+
+    pieces: list[Any]
+    fds: list[int]
+    held: tuple[Any, ...] = ()
 
 
 def encode_shared(
@@ -121,15 +136,19 @@ def encode_shared(
     known_classes: set[str] | None = None,
     *,
     share: bool = True,
+    remote: bool = False,
     recycler: transport.Recycler | None = None,
-) -> tuple[list[Any], list[int]]:
+) -> Encoded:
     """Like :func:`encode`, but large buffers become anonymous memory files.
 
     Returns the frame pieces and the descriptors to send, in order, over the peer's
     descriptor socket *before* the pieces (then close them). With ``share=False``,
-    or where sharing is unavailable, every buffer is in the pieces. A ``recycler``
-    (see :func:`read_message`) writes buffers into memory files that came in and
-    are no longer mapped, where there are some.
+    or where sharing is unavailable, every buffer is in the pieces. With ``remote``
+    (the parent, where :func:`~._transport.remote_read_available`), large buffers are
+    not copied at all: the message carries their addresses and the receiver reads
+    them from this process (see :func:`~._transport.read_remote`); they are in
+    ``held``. A ``recycler`` (see :func:`read_message`) writes buffers into memory
+    files that came in and are no longer mapped, where there are some.
     """
     buffers: list[pickle.PickleBuffer] = []
     if known_classes is None:
@@ -145,20 +164,35 @@ def encode_shared(
     fds: list[int] = []
     lengths = []
     piped = []
+    held = []
+    addresses = []
+    shared = share and transport.available()
     try:
         for raw in raws:
-            if share and raw.nbytes >= transport.SHARED_BYTES and transport.available():
-                fds.append(new_file(raw))
-                lengths.append(_LENGTH.pack(raw.nbytes | _SHARED))
-            else:
+            if not shared or raw.nbytes < transport.SHARED_BYTES:
                 piped.append(raw)
                 lengths.append(_LENGTH.pack(raw.nbytes))
+            elif remote:
+                held.append(raw)
+                addresses.append(_address(raw))
+                lengths.append(_LENGTH.pack(raw.nbytes | _REMOTE))
+            else:
+                fds.append(new_file(raw))
+                lengths.append(_LENGTH.pack(raw.nbytes | _SHARED))
     except BaseException:
         for fd in fds:
             os.close(fd)
         raise
     header = _HEADER.pack(len(data), len(raws)) + b"".join(lengths)
-    return [header, data, *piped], fds
+    if held:
+        header += struct.pack(f"<{1 + len(addresses)}Q", os.getpid(), *addresses)
+    return Encoded([header, data, *piped], fds, tuple(held))
+
+
+def _address(raw: memoryview) -> int:
+    # Works for read-only buffers too (ctypes.from_buffer does not).
+    address: int = np.frombuffer(raw, dtype=np.uint8).__array_interface__["data"][0]
+    return address
 
 
 # token <-> class; in a worker, every entry came from the parent.
@@ -239,10 +273,16 @@ def read_message(fd: int, channel: Any = None, recycler: transport.Recycler | No
     ``channel`` is the Unix socket on which the sender passed the descriptors of
     shared buffers (see :func:`encode_shared`). A ``recycler`` keeps those
     descriptors open (for the reply) until its ``close()``; without one they are
-    closed once mapped.
+    closed once mapped. Buffers the sender left in its own memory are read from
+    there once the whole message is in (``RemoteReadError`` if the kernel refuses,
+    ``ProcessLookupError`` if the sender is gone).
     """
     length, count = _HEADER.unpack(_read_exact(fd, _HEADER.size))
     sizes = struct.unpack(f"<{count}Q", _read_exact(fd, 8 * count)) if count else ()
+    remote = sum(1 for size in sizes if size & _REMOTE)
+    addresses: tuple[int, ...] = ()
+    if remote:
+        addresses = struct.unpack(f"<{1 + remote}Q", _read_exact(fd, 8 * (1 + remote)))
     data = _read_exact(fd, length)
     shared = sum(1 for size in sizes if size & _SHARED)
     if shared and channel is None:
@@ -250,18 +290,25 @@ def read_message(fd: int, channel: Any = None, recycler: transport.Recycler | No
         raise EOFError(msg)
     received = transport.receive_fds(channel, shared) if shared else []
     used = 0
-    buffers = []
+    buffers: list[Any] = []
     map_file = transport.map_shared if recycler is None else recycler.map
     try:
         for size in sizes:
             if size & _SHARED:
                 used += 1  # the descriptor is closed or kept, whatever happens
                 buffers.append(map_file(received[used - 1], size & ~_SHARED))
+            elif size & _REMOTE:
+                buffers.append(None)  # read below, once the pipe holds nothing more of it
             else:
                 buffers.append(_read_exact(fd, size, array=True))
     finally:
         for unused in received[used:]:
             os.close(unused)
+    if remote:
+        pid, places = addresses[0], iter(addresses[1:])
+        for position, size in enumerate(sizes):
+            if size & _REMOTE:
+                buffers[position] = transport.read_remote(pid, next(places), size & ~_REMOTE)
     return decode(data, buffers)
 
 

@@ -68,6 +68,7 @@ class _Pending(NamedTuple):
 class _Chunk(NamedTuple):
     seq: int
     items: list[_Pending]
+    held: tuple[Any, ...] = ()  # buffers the worker reads from this process's memory
 
 
 class MultiprocessBackend:
@@ -279,15 +280,16 @@ class _Scheduler:
         for item in chunk.items:
             states.append((item.index, sample_state(item.sample)))
         share = worker.channel is not None
+        remote = share and self.pool.remote_read
         try:
-            pieces, fds = encode_shared(
-                ("chunk", chunk.seq, self.key, states), worker.classes, share=share
+            pieces, fds, held = encode_shared(
+                ("chunk", chunk.seq, self.key, states), worker.classes, share=share, remote=remote
             )
         except Exception:
             chunk = _Chunk(chunk.seq, self.feeder.drop_unpicklable(chunk.items))
             if not chunk.items:
                 return
-            pieces, fds = encode_shared(
+            pieces, fds, held = encode_shared(
                 (
                     "chunk",
                     chunk.seq,
@@ -296,14 +298,16 @@ class _Scheduler:
                 ),
                 worker.classes,
                 share=share,
+                remote=remote,
             )
         size = sum(len(memoryview(piece).cast("B")) for piece in pieces)
         size += sum(os.fstat(fd).st_size for fd in fds)  # shared arrays count too
+        size += sum(buffer.nbytes for buffer in held)
         self.sizer.observe_bytes(size, len(chunk.items))
         if self.key not in worker.pipelines:
             worker.pipelines.add(self.key)
             pieces = encode(("pipeline", self.key, self.blob)) + pieces
-        worker.in_flight.append(chunk)
+        worker.in_flight.append(chunk._replace(held=held) if held else chunk)
         # A dead worker's sentinel reports it, and the chunk is retried then.
         with contextlib.suppress(OSError):
             try:
@@ -320,6 +324,13 @@ class _Scheduler:
     def _receive(self, worker: WorkerProcess, message: Any, out: list[Outcome]) -> None:
         seq, raws, seconds, cpu_seconds = message
         chunk = worker.in_flight.popleft()
+        if raws is None:
+            # The kernel would not let the worker read this process's memory: from now
+            # on large arrays go as memory files, this chunk's first.
+            self.pool.remote_read = False
+            self.retry.extendleft(reversed(chunk.items))
+            self._dispatch()
+            return
         assert chunk.seq == seq, (chunk.seq, seq)
         self.sizer.observe_seconds(seconds, len(raws))
         self.policy.observe_results(len(raws), cpu_seconds)

@@ -126,6 +126,9 @@ class WorkerPool:
         # pipeline key -> the inline figures of its last run, if the parent took it over
         # and the pool kept no worker (see InlinePolicy.recall).
         self.recalled: dict[bytes, InlineFigures] = {}
+        # Whether workers read large arrays straight from this process's memory; off
+        # for good once one of them was refused (see _transport.read_remote).
+        self.remote_read = transport.remote_read_available()
 
     def remember(self, key: bytes, figures: InlineFigures | None) -> None:
         """Keep (or with ``None`` drop) what a run of pipeline ``key`` left for the next one."""

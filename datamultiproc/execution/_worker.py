@@ -39,7 +39,7 @@ from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._heap import keep_freed_memory, release_if_idle
 from datamultiproc.execution._lifeline import Lifeline, watch_parent
 from datamultiproc.execution._reloads import ReloadError, follow, note_imports
-from datamultiproc.execution._transport import Recycler, send_fds
+from datamultiproc.execution._transport import Recycler, RemoteReadError, send_fds
 
 __all__ = [
     "RawFailure",
@@ -81,6 +81,8 @@ _new = tuple.__new__  # builds a named tuple in C; its own constructor is Python
 
 # Pipelines a worker keeps set up, so a rerun in a warm pool skips setup().
 _KEPT_PIPELINES = 4
+# The reply to a chunk whose large arrays this worker may not read from the parent.
+_UNREADABLE = (None, None, 0.0, 0.0)
 
 
 def run_sample(
@@ -333,6 +335,11 @@ def worker_main(
         release_if_idle(task_fd)
         try:
             message = read_message(task_fd, channel, recycler)
+        except RemoteReadError:
+            # The kernel will not let this worker read the parent's memory: the parent
+            # sends this chunk again, and every later one, as memory files.
+            write_all(result_fd, encode_shared(_UNREADABLE, share=False).pieces)
+            continue
         except (EOFError, OSError):
             return
         if message[0] == "pipeline":
@@ -346,7 +353,7 @@ def worker_main(
             outcomes = state.run_chunk(seq, key, items, progress, slot)
             # Wall time sizes chunks; CPU time tells the parent what a sample costs to run.
             reply = (seq, outcomes, time.perf_counter() - started, time.thread_time() - cpu)
-            pieces, fds = encode_shared(
+            pieces, fds, _ = encode_shared(
                 reply, peer_known_classes(), share=channel is not None, recycler=recycler
             )
             recycler.close()  # files still mapped: no descriptor outlives the reply

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -134,8 +135,29 @@ def test_idleness_is_checked_on_descriptors_above_1023() -> None:
 # -- real workers -----------------------------------------------------------------------
 
 
+@pytest.fixture(params=["files", "remote"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """How inputs reach the workers: as memory files, or read from the parent's memory."""
+    if request.param == "remote" and not transport.remote_read_available():
+        pytest.skip("the kernel does not let a worker read its parent's memory here")
+    if request.param == "files":
+        monkeypatch.setattr(transport, "remote_read_available", lambda: False)
+    shutdown_pools()  # pools decide when they start
+    yield request.param
+    shutdown_pools()
+
+
+@pytest.fixture
+def files_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(transport, "remote_read_available", lambda: False)
+    shutdown_pools()
+    yield
+    shutdown_pools()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
+@pytest.mark.usefixtures("files_only")
 def test_results_come_back_in_the_input_files(start_method: str) -> None:
     samples = _samples(6)
     backend = MultiprocessBackend(2, start_method, inline=False)  # every sample in a worker
@@ -149,9 +171,27 @@ def test_results_come_back_in_the_input_files(start_method: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
+def test_inputs_read_from_the_parent_come_in_no_file(start_method: str) -> None:
+    if not transport.remote_read_available():
+        pytest.skip("the kernel does not let a worker read its parent's memory here")
+    shutdown_pools()
+    samples = _samples(6)
+    backend = MultiprocessBackend(2, start_method, inline=False)
+    result = run(ReuseInput(how="new"), samples, backend=backend, chunksize=1, progress=False)
+    assert result.n_ok == 6, result.failures
+    for i, out in enumerate(result.samples):
+        np.testing.assert_array_equal(out.array, (np.arange(BIG, dtype=np.float64) + i) * 2)
+        assert out.data == 0  # the worker held no memory file while it ran the sample
+        assert _memfd_inode(out.array) is not None  # the result still came back in one
+        np.testing.assert_array_equal(samples[i].array, np.arange(BIG) + i)  # caller's: intact
+    shutdown_pools()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["same", "view", "keep", "keep_view"])
+@pytest.mark.usefixtures("mode")
 def test_inputs_a_processor_holds_on_to_are_never_overwritten(how: str) -> None:
-    shutdown_pools()  # fresh workers: no inputs kept by an earlier test
     samples = _samples(16)
     backend = MultiprocessBackend(2, inline=False)
     result = run(ReuseInput(how=how), samples, backend=backend, chunksize=1, progress=False)
@@ -166,6 +206,7 @@ def test_inputs_a_processor_holds_on_to_are_never_overwritten(how: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("mode")
 def test_recycling_leaves_no_descriptor_or_map_behind() -> None:
     gc.collect()
     assert memfds() == 0

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -100,7 +102,7 @@ def test_message_round_trip_through_a_socket_maps_large_buffers(tmp_path: Path) 
     stream = os.open(tmp_path / "stream", os.O_RDWR | os.O_CREAT)
     try:
         payload = _payload()
-        pieces, fds = encode_shared(payload)
+        pieces, fds, _ = encode_shared(payload)
         # The contiguous buffers over the threshold, wherever they sit; the strided
         # view and the object array travel in the pickle stream.
         assert len(fds) == 6
@@ -125,6 +127,140 @@ def test_message_round_trip_through_a_socket_maps_large_buffers(tmp_path: Path) 
     del received
     gc.collect()
     assert memfds() == 0
+
+
+READER = textwrap.dedent(
+    """
+    import pickle, sys
+    from datamultiproc.execution._codec import read_message
+    from tests.integration.execution.test_transport import _assert_same, _payload
+
+    with open(sys.argv[1], "rb") as stream:
+        received = read_message(stream.fileno())
+    _assert_same(_payload(), received)
+    received["float64"][0] = -1.0  # its own memory
+    print("same", flush=True)
+    """
+)
+
+remote_only = pytest.mark.skipif(
+    not transport.remote_read_available(),
+    reason="the kernel does not let a process read its parent's memory here",
+)
+
+
+@remote_only
+def test_a_message_with_remote_buffers_is_read_from_the_senders_memory(tmp_path: Path) -> None:
+    payload = _payload()
+    pieces, fds, held = encode_shared(payload, remote=True)
+    assert fds == []
+    assert len(held) == 6  # the six contiguous buffers over the threshold stay here
+    stream = tmp_path / "stream"
+    stream.write_bytes(b"".join(bytes(memoryview(piece).cast("B")) for piece in pieces))
+    assert stream.stat().st_size < transport.SHARED_BYTES  # no array went into the stream
+    done = subprocess.run(
+        [sys.executable, "-c", READER, str(stream)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout.strip() == "same", done.stderr
+    assert payload["float64"][0] == 0.0  # type: ignore[index]
+
+
+class _Temporary:
+    """Pickles as a large buffer made on the fly: nothing but the message holds it."""
+
+    made: ClassVar[list[weakref.ref[np.ndarray]]] = []
+
+    def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
+        import pickle
+
+        array = np.ones(BIG)
+        self.made.append(weakref.ref(array))
+        return (np.frombuffer, (pickle.PickleBuffer(array.data),))
+
+
+@remote_only
+def test_buffers_read_remotely_stay_alive_as_long_as_the_message_is_held() -> None:
+    encoded = encode_shared({"made": _Temporary()}, remote=True)
+    (buffer,) = encoded.held
+    (made,) = _Temporary.made
+    gc.collect()
+    assert made() is not None
+    address = np.frombuffer(buffer, dtype=np.uint8).__array_interface__["data"][0]
+    copy = transport.read_remote(os.getpid(), address, BIG * 8)
+    np.testing.assert_array_equal(np.frombuffer(copy, dtype=np.float64), np.ones(BIG))
+    del encoded, buffer
+    gc.collect()
+    assert made() is None
+
+
+class _MadeWhenPickled:
+    """Pickles as a new array full of ``value``, which only the message being sent holds."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __reduce_ex__(self, protocol: object) -> tuple[object, ...]:
+        import pickle
+
+        return (np.frombuffer, (pickle.PickleBuffer(np.full(BIG, float(self.value)).data),))
+
+
+@remote_only
+def test_arrays_made_while_pickling_reach_the_workers_intact() -> None:
+    from datamultiproc.execution._multiprocess import MultiprocessBackend
+    from datamultiproc.execution._pool import _IDLE
+
+    shutdown_pools()
+    samples = [AnySample(id=f"t{i}", payload={"t": _MadeWhenPickled(i)}) for i in range(40)]
+    backend = MultiprocessBackend(2, "fork", inline=False)
+    try:
+        result = run(TouchArrays(), samples, backend=backend, chunksize=4, progress=False)
+        assert result.n_ok == 40, result.failures
+        for i, out in enumerate(result.samples):
+            np.testing.assert_array_equal(out.payload["t"], np.full(BIG, float(i)))  # type: ignore[index]
+        assert [pool.remote_read for pool in _IDLE.values()] == [True]  # read, not refused
+    finally:
+        shutdown_pools()
+
+
+def test_reading_a_process_that_is_gone_raises_process_lookup_error() -> None:
+    if not transport.remote_read_available():
+        pytest.skip("no remote reads here")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    with pytest.raises(ProcessLookupError):
+        transport.read_remote(child.pid, 4096, 16)
+
+
+@remote_only
+def test_a_worker_refused_by_the_kernel_gets_its_arrays_as_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datamultiproc.execution._multiprocess import MultiprocessBackend
+    from datamultiproc.execution._pool import _IDLE
+
+    def refused(pid: int, address: int, size: int) -> object:
+        raise transport.RemoteReadError(1, "Operation not permitted")
+
+    shutdown_pools()
+    monkeypatch.setattr(transport, "read_remote", refused)  # forked workers inherit the refusal
+    samples = [AnySample(id=f"r{i}", payload={"big": np.arange(BIG) + i}) for i in range(10)]
+    backend = MultiprocessBackend(2, "fork", inline=False)
+    try:
+        result = run(TouchArrays(), samples, backend=backend, chunksize=2, progress=False)
+        assert result.n_ok == 10, result.failures
+        for i, out in enumerate(result.samples):
+            np.testing.assert_array_equal(out.payload["big"], np.arange(BIG) + i)  # type: ignore[index]
+        assert [pool.remote_read for pool in _IDLE.values()] == [False]
+        again = run(TouchArrays(), samples, backend=backend, progress=False)  # same warm pool
+        assert again.n_ok == 10, again.failures
+    finally:
+        shutdown_pools()
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
