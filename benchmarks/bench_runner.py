@@ -12,8 +12,10 @@ cost: the result is a new 4 MiB array that must come back too). Every contender 
 fresh samples and must hand the processed samples back to the caller. "plain loop on
 copies" runs the loop on a copy of each sample (the copy ``run`` makes when it runs a
 sample in-process), so the caller's samples stay unchanged, as with ``run``. "cold"
-includes starting the workers; "warm" reuses workers started by an earlier run in the
-same interpreter.
+includes starting the workers; "warm" reuses workers started by an earlier run of the
+same workload in the same interpreter (what rerunning a notebook cell gets).
+Contenders are timed in rounds, each round running every contender once in a rotating
+order, so a drift of the machine or of the heap hits them all alike.
 Prints a Markdown table of medians.
 """
 
@@ -207,27 +209,55 @@ CONTENDERS: list[tuple[str, Callable[..., list[Any]]]] = [
 ]
 
 
-def measure(
-    name: str, contender: Callable[..., list[Any]], workload: str, scale: float, repeats: int
+def timed_once(
+    name: str, contender: Callable[..., list[Any]], workload: str, scale: float
 ) -> tuple[float, int, int]:
+    """One timed run of ``contender``: (seconds, samples, samples handed back).
+
+    No other contender's processes stay alive meanwhile: while forked children live,
+    every page the parent writes first is copied, which slows whatever runs then. A
+    warm contender starts afresh too and first runs the whole workload untimed, as a
+    notebook's earlier run of the same cell would (for ``run`` on tiny samples that run
+    leaves no worker but the figures that send the next run to the parent at once).
+    """
     make, pipeline, count, chunk = WORKLOADS[workload]
     count = max(1, int(count * scale))
     workers = usable_cores()
-    # No contender's processes stay alive during another's runs: while forked children
-    # live, every page the parent writes first is copied, which slows whatever runs then.
+    chunk = max(1, int(chunk * min(1.0, scale * 4)))
     shutdown_pools()
     close_pools()
-    if "(warm)" in name:  # start the workers outside the timing
-        contender(pipeline, make(min(count, 2 * workers)), workers, 1)
-    times, returned = [], count
-    for _ in range(repeats):
-        samples = make(count)
-        started = time.perf_counter()
-        out = contender(pipeline, samples, workers, max(1, int(chunk * min(1.0, scale * 4))))
-        times.append(time.perf_counter() - started)
-        returned = min(returned, len(out))
-        del samples, out
-    return statistics.median(times), count, returned
+    if "(warm)" in name:
+        contender(pipeline, make(count), workers, chunk)
+    samples = make(count)
+    started = time.perf_counter()
+    out = contender(pipeline, samples, workers, chunk)
+    seconds = time.perf_counter() - started
+    return seconds, count, len(out)
+
+
+def measure_rounds(
+    contenders: list[tuple[str, Callable[..., list[Any]]]],
+    workload: str,
+    scale: float,
+    repeats: int,
+) -> dict[str, tuple[float, int, int]]:
+    """Median seconds per contender, timed in rounds: each round runs every contender once.
+
+    The order rotates from round to round, so no contender always runs first in a
+    fresh process (the loop's own time moves by up to 30 % with the state of the heap).
+    """
+    times: dict[str, list[float]] = {name: [] for name, _ in contenders}
+    counts: dict[str, tuple[int, int]] = {}
+    for round_number in range(repeats):
+        shift = round_number % len(contenders)
+        for name, contender in contenders[shift:] + contenders[:shift]:
+            seconds, count, returned = timed_once(name, contender, workload, scale)
+            times[name].append(seconds)
+            done = counts.get(name, (count, returned))[1]
+            counts[name] = (count, min(done, returned))
+    shutdown_pools()
+    close_pools()
+    return {name: (statistics.median(times[name]), *counts[name]) for name, _ in contenders}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -260,10 +290,10 @@ def main(argv: list[str] | None = None) -> None:
     print("| workload | contender | seconds | per sample | throughput | vs loop | returned |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for workload in args.workloads.split(","):
-        baseline = None
-        for name, contender in contenders:
-            seconds, count, returned = measure(name, contender, workload, scale, repeats)
-            baseline = baseline or seconds
+        measured = measure_rounds(contenders, workload, scale, repeats)
+        baseline = measured["plain loop"][0]
+        for name, _ in contenders:
+            seconds, count, returned = measured[name]
             # Throughput counts only the samples handed back (the seed pattern loses some).
             if workload == "W3":
                 throughput = f"{returned * 4 / seconds:.0f} MiB/s"
