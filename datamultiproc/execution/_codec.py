@@ -172,7 +172,7 @@ def encode_shared(
             if not shared or raw.nbytes < transport.SHARED_BYTES:
                 piped.append(raw)
                 lengths.append(_LENGTH.pack(raw.nbytes))
-            elif remote:
+            elif remote and transport.exclusive(raw):
                 held.append(raw)
                 addresses.append(_address(raw))
                 lengths.append(_LENGTH.pack(raw.nbytes | _REMOTE))
@@ -267,15 +267,21 @@ def write_all(fd: int, pieces: Iterable[Any]) -> None:
             view = view[os.write(fd, view) :]
 
 
-def read_message(fd: int, channel: Any = None, recycler: transport.Recycler | None = None) -> Any:
+def read_message(
+    fd: int,
+    channel: Any = None,
+    recycler: transport.Recycler | None = None,
+    landing: transport.Landing | None = None,
+) -> Any:
     """Read and decode one framed message from a blocking descriptor; ``EOFError`` at end.
 
     ``channel`` is the Unix socket on which the sender passed the descriptors of
     shared buffers (see :func:`encode_shared`). A ``recycler`` keeps those
     descriptors open (for the reply) until its ``close()``; without one they are
     closed once mapped. Buffers the sender left in its own memory are read from
-    there once the whole message is in (``RemoteReadError`` if the kernel refuses,
-    ``ProcessLookupError`` if the sender is gone).
+    there once the whole message is in, into memory from ``landing`` if given
+    (``RemoteReadError`` if the kernel refuses, ``ProcessLookupError`` if the sender
+    is gone).
     """
     length, count = _HEADER.unpack(_read_exact(fd, _HEADER.size))
     sizes = struct.unpack(f"<{count}Q", _read_exact(fd, 8 * count)) if count else ()
@@ -308,7 +314,9 @@ def read_message(fd: int, channel: Any = None, recycler: transport.Recycler | No
         pid, places = addresses[0], iter(addresses[1:])
         for position, size in enumerate(sizes):
             if size & _REMOTE:
-                buffers[position] = transport.read_remote(pid, next(places), size & ~_REMOTE)
+                buffers[position] = transport.read_remote(
+                    pid, next(places), size & ~_REMOTE, landing
+                )
     return decode(data, buffers)
 
 

@@ -32,7 +32,10 @@ into its own (:func:`read_remote`). The parent then pays nothing per byte; it
 keeps each buffer alive until the worker has answered for its chunk. The worker
 reads when the chunk arrives, so a buffer changed in place meanwhile arrives as
 it is then, as with threads. A worker the kernel refuses says so, and the parent
-sends that chunk and every later one as memory files.
+sends that chunk and every later one as memory files. A buffer whose pages the
+parent shares with a forked child (see :func:`exclusive`) travels as a file too:
+reading it from another process would make the kernel copy those pages first. In
+the worker, inputs land in reused private maps (:class:`Landing`).
 
 Where ``memfd_create`` or ``socket.send_fds`` is missing (not Linux), or a map
 cannot be made, buffers travel through the pipe as before.
@@ -52,9 +55,11 @@ from typing import Any
 
 __all__ = [
     "SHARED_BYTES",
+    "Landing",
     "Recycler",
     "RemoteReadError",
     "available",
+    "exclusive",
     "map_shared",
     "read_remote",
     "receive_fds",
@@ -66,6 +71,9 @@ __all__ = [
 SHARED_BYTES = 1 << 19  # smaller buffers are cheaper to copy through the pipe
 _MAX_FDS = 250  # the kernel accepts at most 253 descriptors per message
 _FLAGS = getattr(mmap, "MAP_SHARED", 0) | getattr(mmap, "MAP_POPULATE", 0)
+_ANONYMOUS = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
+_LANDING_BYTES = 256 << 20  # free input memory a busy worker keeps for the next inputs
+_PRESENT, _EXCLUSIVE = 1 << 63, 1 << 56  # /proc/self/pagemap: in memory; mapped here only
 
 
 def available() -> bool:
@@ -94,8 +102,44 @@ def remote_read_available() -> bool:
         return True  # no Yama: the usual rule (same user) holds
 
 
-def read_remote(pid: int, address: int, size: int) -> Any:
+def exclusive(buffer: Any) -> bool:
+    """Return ``True`` if the pages of ``buffer`` belong to this process alone (Linux).
+
+    A page this process shares with a forked child (the child inherited it and
+    neither wrote it since) must not be read by another process with
+    :func:`read_remote`: the kernel would first give this process a copy of every
+    such page (about as slow as copying the buffer, and the child keeps the
+    original, so the memory is held twice). Such buffers travel as memory files.
+    Only the pages the buffer covers whole count; ``False`` where it cannot be told.
+    """
+    import numpy as np
+
+    view = memoryview(buffer)
+    address = np.frombuffer(view.cast("B"), dtype=np.uint8).__array_interface__["data"][0]
+    first = -(-address // mmap.PAGESIZE)
+    end = (address + view.nbytes) // mmap.PAGESIZE
+    if end <= first:
+        return True
+    try:
+        fd = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        entries = os.pread(fd, 8 * (end - first), 8 * first)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    flags = np.frombuffer(entries, dtype=np.uint64)
+    wanted = np.uint64(_PRESENT | _EXCLUSIVE)
+    return len(flags) == end - first and bool(np.all(flags & wanted == wanted))
+
+
+def read_remote(pid: int, address: int, size: int, landing: Landing | None = None) -> Any:
     """Copy ``size`` bytes at ``address`` in process ``pid`` into a new writable buffer.
+
+    The buffer comes from ``landing`` where given (memory reused from earlier
+    inputs), else from the heap.
 
     Raises
     ------
@@ -109,8 +153,12 @@ def read_remote(pid: int, address: int, size: int) -> Any:
     libc = _libc_remote()
     if libc is None:
         raise RemoteReadError(0, "process_vm_readv is not available here")
-    target: Any = np.empty(size, dtype=np.uint8)
-    start = target.ctypes.data
+    target: Any = None if landing is None else landing.take(size)
+    if target is None:
+        target = np.empty(size, dtype=np.uint8)
+        start = target.ctypes.data
+    else:
+        start = ctypes.addressof(target)
     done = 0
     while done < size:
         local = _IOVec(start + done, size - done)
@@ -123,6 +171,68 @@ def read_remote(pid: int, address: int, size: int) -> Any:
             raise RemoteReadError(number, f"cannot read process {pid}: {os.strerror(number)}")
         done += count
     return target
+
+
+class Landing:
+    """Private memory that a worker's inputs land in, reused once no array uses it.
+
+    A fresh 4 MiB buffer costs 1,024 page faults; one from the heap may be worse: a
+    forked worker's heap is its parent's, copied page by page on first write, and
+    the allocator cycles through every free block it inherited. A buffer taken here
+    is an anonymous map of its own; once the arrays built on it are gone, the map
+    serves the next input of about its size, so a busy worker faults its input
+    memory in once. Free maps beyond :data:`_LANDING_BYTES` are unmapped, and
+    :meth:`clear` unmaps them all (an idle worker gives its memory back).
+
+    Examples
+    --------
+    >>> landing = Landing()
+    >>> first = landing.take(1 << 20)
+    >>> address = ctypes.addressof(first)
+    >>> del first  # the input's arrays are gone: its map is free
+    >>> ctypes.addressof(landing.take(1 << 20)) == address
+    True
+    """
+
+    def __init__(self) -> None:
+        self.free: list[_Mapping] = []
+        self.lent: list[tuple[_Mapping, weakref.ref[Any]]] = []
+
+    def take(self, size: int) -> Any:
+        """Return a writable buffer of ``size`` bytes; ``None`` if no map can be made."""
+        self._collect()
+        fits = [m for m in self.free if size <= m.size <= 2 * size]
+        if fits:
+            mapping = min(fits, key=lambda m: m.size)
+            self.free.remove(mapping)
+        else:
+            length = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+            address = _libc().mmap(
+                None, length, mmap.PROT_READ | mmap.PROT_WRITE, _ANONYMOUS, -1, 0
+            )
+            if address in (None, ctypes.c_void_p(-1).value):
+                return None
+            mapping = _Mapping(address, length)
+        buffer = (ctypes.c_char * size).from_address(mapping.address)
+        buffer.mapping = mapping  # type: ignore[attr-defined]  # kept mapped while the buffer lives
+        self.lent.append((mapping, weakref.ref(buffer)))
+        return buffer
+
+    def clear(self) -> None:
+        """Unmap every map no array uses."""
+        self._collect()
+        self.free = []
+
+    def _collect(self) -> None:
+        lent = []
+        for mapping, buffer in self.lent:
+            if buffer() is None:
+                self.free.append(mapping)
+            else:
+                lent.append((mapping, buffer))
+        self.lent = lent
+        while sum(m.size for m in self.free) > _LANDING_BYTES:
+            self.free.pop(0)  # the oldest first
 
 
 class _IOVec(ctypes.Structure):
@@ -292,13 +402,16 @@ if hasattr(os, "register_at_fork"):
 class _Mapping:
     """Owns one map; unmaps it when the last buffer over it is freed."""
 
-    __slots__ = ("__weakref__", "address", "size")
+    __slots__ = ("__weakref__", "address", "size", "unmap")
 
     def __init__(self, address: int, size: int) -> None:
         self.address, self.size = address, size
+        # Held here: arrays still alive at interpreter exit are freed after this
+        # module's globals are gone.
+        self.unmap = _libc().munmap
 
     def __del__(self) -> None:
-        _libc().munmap(self.address, self.size)
+        self.unmap(self.address, self.size)
 
 
 @functools.cache

@@ -176,8 +176,9 @@ def test_inputs_read_from_the_parent_come_in_no_file(start_method: str) -> None:
     if not transport.remote_read_available():
         pytest.skip("the kernel does not let a worker read its parent's memory here")
     shutdown_pools()
-    samples = _samples(6)
     backend = MultiprocessBackend(2, start_method, inline=False)
+    run(AddStep(), [NumberSample(id="w", data=0)], backend=backend, progress=False)
+    samples = _samples(6)  # made after the fork: this process's own pages
     result = run(ReuseInput(how="new"), samples, backend=backend, chunksize=1, progress=False)
     assert result.n_ok == 6, result.failures
     for i, out in enumerate(result.samples):
@@ -185,6 +186,33 @@ def test_inputs_read_from_the_parent_come_in_no_file(start_method: str) -> None:
         assert out.data == 0  # the worker held no memory file while it ran the sample
         assert _memfd_inode(out.array) is not None  # the result still came back in one
         np.testing.assert_array_equal(samples[i].array, np.arange(BIG) + i)  # caller's: intact
+    shutdown_pools()
+
+
+@pytest.mark.slow
+def test_inputs_shared_with_forked_workers_travel_as_files_and_stay_shared() -> None:
+    if not transport.remote_read_available():
+        pytest.skip("the kernel does not let a worker read its parent's memory here")
+    shutdown_pools()
+    older = _samples(4)  # the workers will inherit these pages
+    backend = MultiprocessBackend(2, "fork", inline=False)
+    run(AddStep(), [NumberSample(id="w", data=0)], backend=backend, progress=False)
+    assert not any(transport.exclusive(s.array) for s in older)
+    newer = [ArraySample(id=f"n{i}", array=np.arange(BIG, dtype=np.float64) + i) for i in range(4)]
+    assert all(transport.exclusive(s.array) for s in newer)
+    result = run(ReuseInput(how="new"), older + newer, backend=backend, chunksize=1, progress=False)
+    assert result.n_ok == 8, result.failures
+    by_id = {out.id: out for out in result.samples}
+    for sample in older + newer:
+        out = by_id[sample.id]
+        np.testing.assert_array_equal(out.array, sample.array * 2)
+        if sample in newer:
+            assert out.data == 0  # read from the parent's memory
+        else:
+            assert out.data > 0  # came as a memory file
+    # Reading the older ones remotely would have made the kernel copy their pages for the
+    # parent (the workers keeping the originals): they are still shared.
+    assert not any(transport.exclusive(s.array) for s in older)
     shutdown_pools()
 
 

@@ -228,6 +228,76 @@ def test_arrays_made_while_pickling_reach_the_workers_intact() -> None:
         shutdown_pools()
 
 
+def test_pages_shared_with_a_forked_child_are_not_exclusive() -> None:
+    import multiprocess
+
+    before = np.arange(BIG, dtype=np.float64)
+    assert transport.exclusive(before)
+    context = multiprocess.get_context("fork")
+    release = context.Event()
+    child = context.Process(target=release.wait, args=(30,))
+    child.start()
+    try:
+        after = np.arange(BIG, dtype=np.float64)
+        assert not transport.exclusive(before)  # the child holds the same pages
+        assert transport.exclusive(after)
+        before[: BIG // 2] += 1  # written since: this process's own copies now
+        assert not transport.exclusive(before)  # the rest is still shared
+        before[BIG // 2 :] += 1
+        assert transport.exclusive(before)
+    finally:
+        release.set()
+        child.join(30)
+
+
+def test_landing_reuses_a_map_once_its_arrays_are_gone() -> None:
+    landing = transport.Landing()
+    first = np.frombuffer(landing.take(BIG * 8), dtype=np.float64)
+    first[:] = 1.0
+    address = first.__array_interface__["data"][0]
+    held = np.frombuffer(landing.take(BIG * 8), dtype=np.float64)  # first still alive
+    assert held.__array_interface__["data"][0] != address
+    view = first[10:]
+    del first
+    again = np.frombuffer(landing.take(BIG * 8), dtype=np.float64)
+    assert again.__array_interface__["data"][0] != address  # a view still uses it
+    assert view[0] == 1.0
+    del view
+    reused = np.frombuffer(landing.take(BIG * 8 - 100), dtype=np.uint8)
+    assert reused.__array_interface__["data"][0] == address
+    del held, again, reused
+    landing.clear()
+    assert landing.free == []
+
+
+EXIT_SCRIPT = textwrap.dedent(
+    """
+    import multiprocessing  # changes the order in which modules are torn down at exit
+
+    from datamultiproc import run
+    from tests.helpers import AnySample, MakeArray
+
+    result = run(MakeArray(size=70_000), [AnySample(id=f"m{i}") for i in range(8)], workers=2,
+                 progress=False)
+    print(result.n_ok, flush=True)
+    """
+)
+
+
+def test_results_alive_at_interpreter_exit_go_quietly() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "8"
+    assert "Exception ignored" not in done.stderr, done.stderr
+
+
 def test_reading_a_process_that_is_gone_raises_process_lookup_error() -> None:
     if not transport.remote_read_available():
         pytest.skip("no remote reads here")
@@ -244,13 +314,15 @@ def test_a_worker_refused_by_the_kernel_gets_its_arrays_as_files(
     from datamultiproc.execution._multiprocess import MultiprocessBackend
     from datamultiproc.execution._pool import _IDLE
 
-    def refused(pid: int, address: int, size: int) -> object:
+    def refused(*args: object) -> object:
         raise transport.RemoteReadError(1, "Operation not permitted")
 
     shutdown_pools()
     monkeypatch.setattr(transport, "read_remote", refused)  # forked workers inherit the refusal
-    samples = [AnySample(id=f"r{i}", payload={"big": np.arange(BIG) + i}) for i in range(10)]
     backend = MultiprocessBackend(2, "fork", inline=False)
+    run(TouchArrays(), [AnySample(id="w")], backend=backend, progress=False)  # workers first:
+    # arrays made before the fork would be shared with them, and travel as files anyway.
+    samples = [AnySample(id=f"r{i}", payload={"big": np.arange(BIG) + i}) for i in range(10)]
     try:
         result = run(TouchArrays(), samples, backend=backend, chunksize=2, progress=False)
         assert result.n_ok == 10, result.failures
