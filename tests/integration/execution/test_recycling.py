@@ -279,3 +279,25 @@ def test_an_idle_worker_gives_back_the_memory_it_kept_while_busy() -> None:
         time.sleep(0.05)
     assert _rss_mib(pid) < before + 24  # 48 MiB were freed in the worker: not kept
     shutdown_pools()
+
+
+@pytest.mark.slow
+def test_an_idle_worker_gives_back_the_memory_its_inputs_landed_in() -> None:
+    if not transport.remote_read_available():
+        pytest.skip("the kernel does not let a worker read its parent's memory here")
+    shutdown_pools()
+    backend = MultiprocessBackend(1, inline=False)
+    run(AddStep(), [NumberSample(id="w", data=0)], backend=backend, progress=False)
+    (pid,) = [w.process.pid for pool in _IDLE.values() for w in pool.live()]
+    before = _rss_mib(pid)
+    big = 6 << 20  # float64 elements: 48 MiB per input
+    samples = [ArraySample(id=f"l{i}", array=np.full(big, float(i))) for i in range(3)]
+    result = run(ReuseInput(how="new"), samples, backend=backend, progress=False)
+    assert result.n_ok == 3, result.failures
+    assert [out.data for out in result.samples] == [0, 0, 0]  # read from this process
+    del result, samples
+    deadline = time.monotonic() + 5
+    while _rss_mib(pid) > before + 24 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rss_mib(pid) < before + 24  # 48 MiB inputs landed there: not kept
+    shutdown_pools()
