@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 import datamultiproc
+from datamultiproc.execution import _remote as remote_reads
 from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._heap import keep_freed_memory
 from datamultiproc.execution._multiprocess import MultiprocessBackend
@@ -70,7 +71,7 @@ def parts_on_one_core(count: int) -> dict[str, list[float]]:
         del kept
         results = [_trip(array, timed) for array in inputs]
         del results
-        if transport.remote_read_available():
+        if remote_reads.remote_read_available():
             results = [_remote_trip(array, timed) for array in inputs]
         del inputs, results
     return times
@@ -97,7 +98,7 @@ def _trip(array: np.ndarray, timed: Callable[[str, Callable[[], Any]], Any]) -> 
 def _remote_trip(array: np.ndarray, timed: Callable[[str, Callable[[], Any]], Any]) -> Any:
     """Inputs read from the parent's memory (the default where the kernel allows it)."""
     address = array.__array_interface__["data"][0]
-    read = partial(transport.read_remote, os.getpid(), address, SIZE * 8)
+    read = partial(remote_reads.read_remote, os.getpid(), address, SIZE * 8)
     copy = timed("remote: worker reads the input from the parent", read)
     result = timed("remote: worker computes", partial(standardize, copy.view(np.float64)))
     del copy
@@ -124,11 +125,11 @@ def whole_runs(repeats: int) -> list[tuple[str, float, float, float]]:
         ("run, workers only", False, True),
         ("run", True, True),
     ]
-    remote_read_available = transport.remote_read_available
+    remote_read_available = remote_reads.remote_read_available
     for name, inline, remote in contenders:
         shutdown_pools()
         # A pool decides when it starts whether its workers read the parent's memory.
-        transport.remote_read_available = remote_read_available if remote else lambda: False
+        remote_reads.remote_read_available = remote_read_available if remote else lambda: False
         if inline is not None:
             datamultiproc.run(
                 pipeline, make(4), backend=MultiprocessBackend(2, inline=inline), progress=False
@@ -153,7 +154,7 @@ def whole_runs(repeats: int) -> list[tuple[str, float, float, float]]:
             (name, statistics.median(walls), statistics.median(parents), statistics.median(workers))
         )
     shutdown_pools()
-    transport.remote_read_available = remote_read_available
+    remote_reads.remote_read_available = remote_read_available
     return rows
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from datamultiproc.core import BaseSample, Processor
 from datamultiproc.exceptions import NotPicklableError
+from datamultiproc.execution import _remote as remote_reads
 from datamultiproc.execution import _transport as transport
 
 __all__ = [
@@ -144,9 +145,9 @@ def encode_shared(
     Returns the frame pieces and the descriptors to send, in order, over the peer's
     descriptor socket *before* the pieces (then close them). With ``share=False``,
     or where sharing is unavailable, every buffer is in the pieces. With ``remote``
-    (the parent, where :func:`~._transport.remote_read_available`), large buffers are
+    (the parent, where :func:`~._remote.remote_read_available`), large buffers are
     not copied at all: the message carries their addresses and the receiver reads
-    them from this process (see :func:`~._transport.read_remote`); they are in
+    them from this process (see :func:`~._remote.read_remote`); they are in
     ``held``. A ``recycler`` (see :func:`read_message`) writes buffers into memory
     files that came in and are no longer mapped, where there are some.
     """
@@ -172,7 +173,7 @@ def encode_shared(
             if not shared or raw.nbytes < transport.SHARED_BYTES:
                 piped.append(raw)
                 lengths.append(_LENGTH.pack(raw.nbytes))
-            elif remote and transport.exclusive(raw):
+            elif remote and remote_reads.exclusive(raw):
                 held.append(raw)
                 addresses.append(_address(raw))
                 lengths.append(_LENGTH.pack(raw.nbytes | _REMOTE))
@@ -271,7 +272,6 @@ def read_message(
     fd: int,
     channel: Any = None,
     recycler: transport.Recycler | None = None,
-    landing: transport.Landing | None = None,
 ) -> Any:
     """Read and decode one framed message from a blocking descriptor; ``EOFError`` at end.
 
@@ -279,9 +279,8 @@ def read_message(
     shared buffers (see :func:`encode_shared`). A ``recycler`` keeps those
     descriptors open (for the reply) until its ``close()``; without one they are
     closed once mapped. Buffers the sender left in its own memory are read from
-    there once the whole message is in, into memory from ``landing`` if given
-    (``RemoteReadError`` if the kernel refuses, ``ProcessLookupError`` if the sender
-    is gone).
+    there once the whole message is in (``RemoteReadError`` if the kernel refuses,
+    ``ProcessLookupError`` if the sender is gone).
     """
     length, count = _HEADER.unpack(_read_exact(fd, _HEADER.size))
     sizes = struct.unpack(f"<{count}Q", _read_exact(fd, 8 * count)) if count else ()
@@ -314,9 +313,7 @@ def read_message(
         pid, places = addresses[0], iter(addresses[1:])
         for position, size in enumerate(sizes):
             if size & _REMOTE:
-                buffers[position] = transport.read_remote(
-                    pid, next(places), size & ~_REMOTE, landing
-                )
+                buffers[position] = remote_reads.read_remote(pid, next(places), size & ~_REMOTE)
     return decode(data, buffers)
 
 

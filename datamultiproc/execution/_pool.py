@@ -28,6 +28,7 @@ from typing import Any
 
 import multiprocess
 
+from datamultiproc.execution import _remote as remote_reads
 from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._codec import encode, write_all
 from datamultiproc.execution._codestate import CodeState, code_state
@@ -127,8 +128,8 @@ class WorkerPool:
         # and the pool kept no worker (see InlinePolicy.recall).
         self.recalled: dict[bytes, InlineFigures] = {}
         # Whether workers read large arrays straight from this process's memory; off
-        # for good once one of them was refused (see _transport.read_remote).
-        self.remote_read = transport.remote_read_available()
+        # for good once one of them was refused (see _remote).
+        self.remote_read = remote_reads.remote_read_available()
 
     def remember(self, key: bytes, figures: InlineFigures | None) -> None:
         """Keep (or with ``None`` drop) what a run of pipeline ``key`` left for the next one."""

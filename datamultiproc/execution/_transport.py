@@ -24,18 +24,8 @@ so no other process can see the new contents. A file whose map is still alive
 (the processor returned the array, a view of it, or kept it somewhere), or that
 was mapped when the worker forked, is never written; results then go into fresh files.
 
-From the parent to its workers there is a cheaper way still, where the kernel
-allows one process to read another's memory (Linux ``process_vm_readv``; not
-under Yama's ``ptrace_scope`` 1 or above): the parent sends only the address of
-each large buffer, and the worker copies it straight from the parent's memory
-into its own (:func:`read_remote`). The parent then pays nothing per byte; it
-keeps each buffer alive until the worker has answered for its chunk. The worker
-reads when the chunk arrives, so a buffer changed in place meanwhile arrives as
-it is then, as with threads. A worker the kernel refuses says so, and the parent
-sends that chunk and every later one as memory files. A buffer whose pages the
-parent shares with a forked child (see :func:`exclusive`) travels as a file too:
-reading it from another process would make the kernel copy those pages first. In
-the worker, inputs land in reused private maps (:class:`Landing`).
+From the parent to its workers there is a cheaper way still where the kernel
+allows it: see ``_remote``.
 
 Where ``memfd_create`` or ``socket.send_fds`` is missing (not Linux), or a map
 cannot be made, buffers travel through the pipe as before.
@@ -44,7 +34,6 @@ cannot be made, buffers travel through the pipe as before.
 from __future__ import annotations
 
 import ctypes
-import errno
 import functools
 import mmap
 import os
@@ -55,15 +44,10 @@ from typing import Any
 
 __all__ = [
     "SHARED_BYTES",
-    "Landing",
     "Recycler",
-    "RemoteReadError",
     "available",
-    "exclusive",
     "map_shared",
-    "read_remote",
     "receive_fds",
-    "remote_read_available",
     "send_fds",
     "share",
 ]
@@ -71,185 +55,11 @@ __all__ = [
 SHARED_BYTES = 1 << 19  # smaller buffers are cheaper to copy through the pipe
 _MAX_FDS = 250  # the kernel accepts at most 253 descriptors per message
 _FLAGS = getattr(mmap, "MAP_SHARED", 0) | getattr(mmap, "MAP_POPULATE", 0)
-_ANONYMOUS = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
-_LANDING_BYTES = 256 << 20  # free input memory a busy worker keeps for the next inputs
-_PRESENT, _EXCLUSIVE = 1 << 63, 1 << 56  # /proc/self/pagemap: in memory; mapped here only
 
 
 def available() -> bool:
     """Return ``True`` where buffers can be shared (Linux: memfd and descriptor passing)."""
     return hasattr(os, "memfd_create") and hasattr(socket, "send_fds")
-
-
-class RemoteReadError(OSError):
-    """The kernel refused to let this process read the sender's memory."""
-
-
-def remote_read_available() -> bool:
-    """Return ``True`` where a worker may read the parent's memory (see the module docstring).
-
-    Examples
-    --------
-    >>> remote_read_available() in (True, False)
-    True
-    """
-    if not available() or _libc_remote() is None:
-        return False
-    try:
-        with open("/proc/sys/kernel/yama/ptrace_scope") as scope:
-            return scope.read().strip() == "0"
-    except OSError:
-        return True  # no Yama: the usual rule (same user) holds
-
-
-def exclusive(buffer: Any) -> bool:
-    """Return ``True`` if the pages of ``buffer`` belong to this process alone (Linux).
-
-    A page this process shares with a forked child (the child inherited it and
-    neither wrote it since) must not be read by another process with
-    :func:`read_remote`: the kernel would first give this process a copy of every
-    such page (about as slow as copying the buffer, and the child keeps the
-    original, so the memory is held twice). Such buffers travel as memory files.
-    Only the pages the buffer covers whole count; ``False`` where it cannot be told.
-    """
-    import numpy as np
-
-    view = memoryview(buffer)
-    address = np.frombuffer(view.cast("B"), dtype=np.uint8).__array_interface__["data"][0]
-    first = -(-address // mmap.PAGESIZE)
-    end = (address + view.nbytes) // mmap.PAGESIZE
-    if end <= first:
-        return True
-    try:
-        fd = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        entries = os.pread(fd, 8 * (end - first), 8 * first)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    flags = np.frombuffer(entries, dtype=np.uint64)
-    wanted = np.uint64(_PRESENT | _EXCLUSIVE)
-    return len(flags) == end - first and bool(np.all(flags & wanted == wanted))
-
-
-def read_remote(pid: int, address: int, size: int, landing: Landing | None = None) -> Any:
-    """Copy ``size`` bytes at ``address`` in process ``pid`` into a new writable buffer.
-
-    The buffer comes from ``landing`` where given (memory reused from earlier
-    inputs), else from the heap.
-
-    Raises
-    ------
-    ProcessLookupError
-        If ``pid`` is gone.
-    RemoteReadError
-        If the kernel refuses (permissions, a missing system call, a bad address).
-    """
-    import numpy as np
-
-    libc = _libc_remote()
-    if libc is None:
-        raise RemoteReadError(0, "process_vm_readv is not available here")
-    target: Any = None if landing is None else landing.take(size)
-    if target is None:
-        target = np.empty(size, dtype=np.uint8)
-        start = target.ctypes.data
-    else:
-        start = ctypes.addressof(target)
-    done = 0
-    while done < size:
-        local = _IOVec(start + done, size - done)
-        remote = _IOVec(address + done, size - done)
-        count = libc.process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
-        if count <= 0:
-            number = ctypes.get_errno()
-            if number == errno.ESRCH:
-                raise ProcessLookupError(number, os.strerror(number))
-            raise RemoteReadError(number, f"cannot read process {pid}: {os.strerror(number)}")
-        done += count
-    return target
-
-
-class Landing:
-    """Private memory that a worker's inputs land in, reused once no array uses it.
-
-    A fresh 4 MiB buffer costs 1,024 page faults; one from the heap may be worse: a
-    forked worker's heap is its parent's, copied page by page on first write, and
-    the allocator cycles through every free block it inherited. A buffer taken here
-    is an anonymous map of its own; once the arrays built on it are gone, the map
-    serves the next input of about its size, so a busy worker faults its input
-    memory in once. Free maps beyond :data:`_LANDING_BYTES` are unmapped, and
-    :meth:`clear` unmaps them all (an idle worker gives its memory back).
-
-    Examples
-    --------
-    >>> landing = Landing()
-    >>> first = landing.take(1 << 20)
-    >>> address = ctypes.addressof(first)
-    >>> del first  # the input's arrays are gone: its map is free
-    >>> ctypes.addressof(landing.take(1 << 20)) == address
-    True
-    """
-
-    def __init__(self) -> None:
-        self.free: list[_Mapping] = []
-        self.lent: list[tuple[_Mapping, weakref.ref[Any]]] = []
-
-    def take(self, size: int) -> Any:
-        """Return a writable buffer of ``size`` bytes; ``None`` if no map can be made."""
-        self._collect()
-        fits = [m for m in self.free if size <= m.size <= 2 * size]
-        if fits:
-            mapping = min(fits, key=lambda m: m.size)
-            self.free.remove(mapping)
-        else:
-            length = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
-            address = _libc().mmap(
-                None, length, mmap.PROT_READ | mmap.PROT_WRITE, _ANONYMOUS, -1, 0
-            )
-            if address in (None, ctypes.c_void_p(-1).value):
-                return None
-            mapping = _Mapping(address, length)
-        buffer = (ctypes.c_char * size).from_address(mapping.address)
-        buffer.mapping = mapping  # type: ignore[attr-defined]  # kept mapped while the buffer lives
-        self.lent.append((mapping, weakref.ref(buffer)))
-        return buffer
-
-    def clear(self) -> None:
-        """Unmap every map no array uses."""
-        self._collect()
-        self.free = []
-
-    def _collect(self) -> None:
-        lent = []
-        for mapping, buffer in self.lent:
-            if buffer() is None:
-                self.free.append(mapping)
-            else:
-                lent.append((mapping, buffer))
-        self.lent = lent
-        while sum(m.size for m in self.free) > _LANDING_BYTES:
-            self.free.pop(0)  # the oldest first
-
-
-class _IOVec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_size_t), ("length", ctypes.c_size_t)]
-
-
-@functools.cache
-def _libc_remote() -> Any:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        read = libc.process_vm_readv
-    except (OSError, AttributeError):
-        return None
-    iovecs = ctypes.POINTER(_IOVec)
-    read.argtypes = [ctypes.c_int, iovecs, ctypes.c_ulong, iovecs, ctypes.c_ulong, ctypes.c_ulong]
-    read.restype = ctypes.c_ssize_t
-    return libc
 
 
 def share(buffer: Any) -> int:

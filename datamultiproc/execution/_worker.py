@@ -39,7 +39,8 @@ from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._heap import keep_freed_memory, release_if_idle
 from datamultiproc.execution._lifeline import Lifeline, watch_parent
 from datamultiproc.execution._reloads import ReloadError, follow, note_imports
-from datamultiproc.execution._transport import Landing, Recycler, RemoteReadError, send_fds
+from datamultiproc.execution._remote import RemoteReadError
+from datamultiproc.execution._transport import Recycler, send_fds
 
 __all__ = [
     "RawFailure",
@@ -329,14 +330,12 @@ def worker_main(
         channel_conn.close()
     state = _WorkerState()
     recycler = Recycler()  # results go into the memory files the inputs came in
-    landing = Landing()  # inputs read from the parent's memory land in reused maps
     keep_freed_memory()
     while True:
         recycler.close()
-        if release_if_idle(task_fd):
-            landing.clear()
+        release_if_idle(task_fd)
         try:
-            message = read_message(task_fd, channel, recycler, landing)
+            message = read_message(task_fd, channel, recycler)
         except RemoteReadError:
             # The kernel will not let this worker read the parent's memory: the parent
             # sends this chunk again, and every later one, as memory files.

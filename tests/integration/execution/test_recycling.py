@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from datamultiproc import run
+from datamultiproc.execution import _remote as remote_reads
 from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._heap import keep_freed_memory, release_if_idle
 from datamultiproc.execution._multiprocess import MultiprocessBackend
@@ -138,10 +139,10 @@ def test_idleness_is_checked_on_descriptors_above_1023() -> None:
 @pytest.fixture(params=["files", "remote"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """How inputs reach the workers: as memory files, or read from the parent's memory."""
-    if request.param == "remote" and not transport.remote_read_available():
+    if request.param == "remote" and not remote_reads.remote_read_available():
         pytest.skip("the kernel does not let a worker read its parent's memory here")
     if request.param == "files":
-        monkeypatch.setattr(transport, "remote_read_available", lambda: False)
+        monkeypatch.setattr(remote_reads, "remote_read_available", lambda: False)
     shutdown_pools()  # pools decide when they start
     yield request.param
     shutdown_pools()
@@ -149,7 +150,7 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 @pytest.fixture
 def files_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(transport, "remote_read_available", lambda: False)
+    monkeypatch.setattr(remote_reads, "remote_read_available", lambda: False)
     shutdown_pools()
     yield
     shutdown_pools()
@@ -173,7 +174,7 @@ def test_results_come_back_in_the_input_files(start_method: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
 def test_inputs_read_from_the_parent_come_in_no_file(start_method: str) -> None:
-    if not transport.remote_read_available():
+    if not remote_reads.remote_read_available():
         pytest.skip("the kernel does not let a worker read its parent's memory here")
     shutdown_pools()
     backend = MultiprocessBackend(2, start_method, inline=False)
@@ -191,15 +192,15 @@ def test_inputs_read_from_the_parent_come_in_no_file(start_method: str) -> None:
 
 @pytest.mark.slow
 def test_inputs_shared_with_forked_workers_travel_as_files_and_stay_shared() -> None:
-    if not transport.remote_read_available():
+    if not remote_reads.remote_read_available():
         pytest.skip("the kernel does not let a worker read its parent's memory here")
     shutdown_pools()
     older = _samples(4)  # the workers will inherit these pages
     backend = MultiprocessBackend(2, "fork", inline=False)
     run(AddStep(), [NumberSample(id="w", data=0)], backend=backend, progress=False)
-    assert not any(transport.exclusive(s.array) for s in older)
+    assert not any(remote_reads.exclusive(s.array) for s in older)
     newer = [ArraySample(id=f"n{i}", array=np.arange(BIG, dtype=np.float64) + i) for i in range(4)]
-    assert all(transport.exclusive(s.array) for s in newer)
+    assert all(remote_reads.exclusive(s.array) for s in newer)
     result = run(ReuseInput(how="new"), older + newer, backend=backend, chunksize=1, progress=False)
     assert result.n_ok == 8, result.failures
     by_id = {out.id: out for out in result.samples}
@@ -212,7 +213,7 @@ def test_inputs_shared_with_forked_workers_travel_as_files_and_stay_shared() -> 
             assert out.data > 0  # came as a memory file
     # Reading the older ones remotely would have made the kernel copy their pages for the
     # parent (the workers keeping the originals): they are still shared.
-    assert not any(transport.exclusive(s.array) for s in older)
+    assert not any(remote_reads.exclusive(s.array) for s in older)
     shutdown_pools()
 
 
@@ -282,8 +283,8 @@ def test_an_idle_worker_gives_back_the_memory_it_kept_while_busy() -> None:
 
 
 @pytest.mark.slow
-def test_an_idle_worker_gives_back_the_memory_its_inputs_landed_in() -> None:
-    if not transport.remote_read_available():
+def test_an_idle_worker_gives_back_the_memory_its_remote_inputs_took() -> None:
+    if not remote_reads.remote_read_available():
         pytest.skip("the kernel does not let a worker read its parent's memory here")
     shutdown_pools()
     backend = MultiprocessBackend(1, inline=False)
@@ -299,5 +300,5 @@ def test_an_idle_worker_gives_back_the_memory_its_inputs_landed_in() -> None:
     deadline = time.monotonic() + 5
     while _rss_mib(pid) > before + 24 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _rss_mib(pid) < before + 24  # 48 MiB inputs landed there: not kept
+    assert _rss_mib(pid) < before + 24  # 48 MiB inputs were read into it: not kept
     shutdown_pools()

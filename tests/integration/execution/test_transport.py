@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from datamultiproc import Compose, run
+from datamultiproc.execution import _remote as remote_reads
 from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._codec import encode_shared, read_message
 from datamultiproc.execution._pool import shutdown_pools
@@ -144,7 +145,7 @@ READER = textwrap.dedent(
 )
 
 remote_only = pytest.mark.skipif(
-    not transport.remote_read_available(),
+    not remote_reads.remote_read_available(),
     reason="the kernel does not let a process read its parent's memory here",
 )
 
@@ -191,7 +192,7 @@ def test_buffers_read_remotely_stay_alive_as_long_as_the_message_is_held() -> No
     gc.collect()
     assert made() is not None
     address = np.frombuffer(buffer, dtype=np.uint8).__array_interface__["data"][0]
-    copy = transport.read_remote(os.getpid(), address, BIG * 8)
+    copy = remote_reads.read_remote(os.getpid(), address, BIG * 8)
     np.testing.assert_array_equal(np.frombuffer(copy, dtype=np.float64), np.ones(BIG))
     del encoded, buffer
     gc.collect()
@@ -232,42 +233,22 @@ def test_pages_shared_with_a_forked_child_are_not_exclusive() -> None:
     import multiprocess
 
     before = np.arange(BIG, dtype=np.float64)
-    assert transport.exclusive(before)
+    assert remote_reads.exclusive(before)
     context = multiprocess.get_context("fork")
     release = context.Event()
     child = context.Process(target=release.wait, args=(30,))
     child.start()
     try:
         after = np.arange(BIG, dtype=np.float64)
-        assert not transport.exclusive(before)  # the child holds the same pages
-        assert transport.exclusive(after)
+        assert not remote_reads.exclusive(before)  # the child holds the same pages
+        assert remote_reads.exclusive(after)
         before[: BIG // 2] += 1  # written since: this process's own copies now
-        assert not transport.exclusive(before)  # the rest is still shared
+        assert not remote_reads.exclusive(before)  # the rest is still shared
         before[BIG // 2 :] += 1
-        assert transport.exclusive(before)
+        assert remote_reads.exclusive(before)
     finally:
         release.set()
         child.join(30)
-
-
-def test_landing_reuses_a_map_once_its_arrays_are_gone() -> None:
-    landing = transport.Landing()
-    first = np.frombuffer(landing.take(BIG * 8), dtype=np.float64)
-    first[:] = 1.0
-    address = first.__array_interface__["data"][0]
-    held = np.frombuffer(landing.take(BIG * 8), dtype=np.float64)  # first still alive
-    assert held.__array_interface__["data"][0] != address
-    view = first[10:]
-    del first
-    again = np.frombuffer(landing.take(BIG * 8), dtype=np.float64)
-    assert again.__array_interface__["data"][0] != address  # a view still uses it
-    assert view[0] == 1.0
-    del view
-    reused = np.frombuffer(landing.take(BIG * 8 - 100), dtype=np.uint8)
-    assert reused.__array_interface__["data"][0] == address
-    del held, again, reused
-    landing.clear()
-    assert landing.free == []
 
 
 EXIT_SCRIPT = textwrap.dedent(
@@ -299,12 +280,12 @@ def test_results_alive_at_interpreter_exit_go_quietly() -> None:
 
 
 def test_reading_a_process_that_is_gone_raises_process_lookup_error() -> None:
-    if not transport.remote_read_available():
+    if not remote_reads.remote_read_available():
         pytest.skip("no remote reads here")
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     with pytest.raises(ProcessLookupError):
-        transport.read_remote(child.pid, 4096, 16)
+        remote_reads.read_remote(child.pid, 4096, 16)
 
 
 @remote_only
@@ -315,10 +296,10 @@ def test_a_worker_refused_by_the_kernel_gets_its_arrays_as_files(
     from datamultiproc.execution._pool import _IDLE
 
     def refused(*args: object) -> object:
-        raise transport.RemoteReadError(1, "Operation not permitted")
+        raise remote_reads.RemoteReadError(1, "Operation not permitted")
 
     shutdown_pools()
-    monkeypatch.setattr(transport, "read_remote", refused)  # forked workers inherit the refusal
+    monkeypatch.setattr(remote_reads, "read_remote", refused)  # forked workers inherit the refusal
     backend = MultiprocessBackend(2, "fork", inline=False)
     run(TouchArrays(), [AnySample(id="w")], backend=backend, progress=False)  # workers first:
     # arrays made before the fork would be shared with them, and travel as files anyway.
