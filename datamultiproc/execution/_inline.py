@@ -31,7 +31,8 @@ from typing import Any, NamedTuple
 from datamultiproc.core import BaseSample, Processor, SampleRecord, StepRecord, recording
 from datamultiproc.execution._codestate import CodeState, code_state
 from datamultiproc.execution._copies import copy_sample
-from datamultiproc.execution._job import Outcome, to_outcome
+from datamultiproc.execution._firstrun import estimated_pace, transfer_seconds
+from datamultiproc.execution._job import Outcome, to_outcome, usable_cores
 from datamultiproc.execution._plainstep import plain_steps, run_plain_chain
 from datamultiproc.execution._worker import (
     RawFailure,
@@ -177,6 +178,10 @@ class ParentRunner:
     def _probe(
         self, items: Sequence[tuple[int, BaseSample]], policy: InlinePolicy, queued: int | None
     ) -> list[Outcome]:
+        first_run = policy.first_run
+        if first_run and not _travels(items[:1]):
+            policy.observe_first(math.inf, 0.0)  # the workers' path fails such samples: use it
+            return []
         # The first sample pays one-time costs (first calls, the parameter-text memo):
         # it counts only if it is the only one.
         lap = time.perf_counter()
@@ -188,6 +193,7 @@ class ParentRunner:
         if policy.pace is not None and queued is not None:
             deadline = min(deadline, started + queued * policy.pace)
         fastest = math.inf
+        timed = items[:1], outcomes  # the last group run, for a first run's transfer estimate
         for start in range(0, len(rest), _PROBE_GROUP):
             group = rest[start : start + _PROBE_GROUP]
             lap = time.perf_counter()
@@ -196,14 +202,34 @@ class ParentRunner:
             done = self.run(group, deadline)
             fastest = min(fastest, (time.perf_counter() - lap) / len(done))
             outcomes += done
+            timed = group[: len(done)], done
             if len(done) < len(group):
                 break
-        policy.observe_inline(first if fastest == math.inf else fastest, 1)
+        inline = first if fastest == math.inf else fastest
+        if first_run:
+            policy.observe_first(inline, _transfer(*timed))
+        else:
+            policy.observe_inline(inline, 1)
         return outcomes
 
 
 def _call_with(sample: Any, pipeline: Any) -> Any:
     return pipeline(sample)
+
+
+def _travels(items: Sequence[tuple[int, BaseSample]]) -> bool:
+    try:
+        transfer_seconds(items)
+    except Exception:
+        return False
+    return True
+
+
+def _transfer(items: Sequence[tuple[int, BaseSample]], outcomes: Sequence[Outcome]) -> float:
+    try:
+        return transfer_seconds(items, outcomes)
+    except Exception:  # a result that cannot be pickled: the workers' path reports it
+        return 0.0
 
 
 def _failed(
@@ -224,6 +250,7 @@ _PROBE_GROUP = 8  # a probe is timed in groups of this many samples
 _INLINE_SECONDS = 0.02  # parent time one inline chunk should take
 _MAX_INLINE_CHUNK = 1024  # results held at once: memory stays flat in imap
 _WORK_DECAY = 0.7  # weight of the earlier chunks in the estimate of a worker's CPU per sample
+_FIRST_PROBE_SECONDS = 0.001  # a first run's probe stops after its first sample past this
 _RETRY_SECONDS = 0.02  # after a probe that lost, wait this long (doubling) before the next
 _MAX_RETRY_SECONDS = 2.0  # so noise never keeps the parent out for long
 _MARGIN = 1.2  # hysteresis between the two modes
@@ -260,6 +287,10 @@ class InlinePolicy:
     which the parent took over (:meth:`recall`): it then asks for a probe at once,
     before any worker runs a sample, and needs workers (:attr:`needs_workers`) only
     once that probe loses against the recalled pace, or samples get more expensive.
+    A first run, with no worker alive (:meth:`start_first`), likewise probes the
+    parent first, and compares it with the pace that moving the probe's samples
+    predicts for the workers (see ``_firstrun``); only if the parent loses do the
+    workers start.
 
     Parameters
     ----------
@@ -282,6 +313,8 @@ class InlinePolicy:
         self.next_probe = 0.0
         self.retry_seconds = _RETRY_SECONDS
         self.recalled: InlineFigures | None = None
+        self.first_run = False  # a first run's probe is due: no worker before it
+        self.slots = 0  # the workers a first run would start
 
     @property
     def pace(self) -> float | None:
@@ -293,7 +326,30 @@ class InlinePolicy:
     @property
     def needs_workers(self) -> bool:
         """Whether samples go to the workers now (neither the parent nor its probe takes them)."""
-        return not self.active and self.recalled is None
+        return not self.active and self.recalled is None and not self.first_run
+
+    def start_first(self, workers: int) -> None:
+        """A first run, no worker alive: probe the parent before starting ``workers`` workers."""
+        if self.enabled and self.recalled is None:
+            self.first_run, self.slots = True, workers
+
+    def observe_first(self, inline: float, transfer: float) -> None:
+        """Decide a first run from its probe: ``inline`` per sample, ``transfer`` per round trip.
+
+        The parent keeps the samples if it beats the pace estimated for the workers
+        (by :data:`_MARGIN`) and a sample costs less than :data:`_PROBE_RATIO` times
+        its transfer, as on a later run (the estimate then stands in for recalled
+        figures); otherwise the workers start.
+        """
+        self.first_run = self.probing = False
+        pace = estimated_pace(inline, transfer, workers=self.slots, cores=usable_cores())
+        if inline * _MARGIN < pace and inline < _PROBE_RATIO * transfer:
+            self.recalled = InlineFigures(pace, inline, transfer)
+            self.work = self.inline = inline
+            self.active = True
+            return
+        self.inline = inline if math.isfinite(inline) else None
+        self.next_probe = time.monotonic() + self.retry_seconds
 
     def recall(self, figures: InlineFigures) -> None:
         """Start from an earlier run's figures: probe the parent before using any worker."""
@@ -364,12 +420,17 @@ class InlinePolicy:
         once it took twice its expected time (samples became expensive).
         """
         pace = self.pace or 0.0
+        if self.probing and self.first_run:
+            return started + _FIRST_PROBE_SECONDS
         if self.probing or self.inline is None:
             return started + size * pace
         return started + 2 * size * max(self.inline, pace)
 
     def chunk_size(self) -> int:
         """Return how many samples to run in the parent next; 0 to use the workers."""
+        if self.first_run:  # the first look at the samples: the parent's probe
+            self.probing = True
+            return _PROBE_SAMPLES
         pace = self.pace
         if not self.enabled or pace is None or self.work is None:
             return 0

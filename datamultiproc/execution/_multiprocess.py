@@ -43,6 +43,7 @@ from datamultiproc.execution._codec import (
     sample_state,
 )
 from datamultiproc.execution._feeder import ChunkFeeder
+from datamultiproc.execution._firstrun import sets_up
 from datamultiproc.execution._inline import InlinePolicy, ParentRunner
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome
 from datamultiproc.execution._pool import WorkerPool, WorkerProcess, acquire_pool, release_pool
@@ -151,6 +152,9 @@ class _Scheduler:
         if recalled is not None:
             # Workers start, or warm ones get samples, only if the parent's probe loses.
             self.policy.recall(recalled)
+        elif not pool.live() and not sets_up(job.pipeline):
+            # A first run: workers start only if the parent's probe says they would win.
+            self.policy.start_first(pool.size)
         self.parent = ParentRunner(key, blob)
         self.deaths_without_progress = 0
         self.selector = selectors.DefaultSelector()
