@@ -209,6 +209,21 @@ class Burn(Processor):
         return sample
 
 
+class BurnFrom(Processor):
+    """Spends ``seconds`` of CPU time on samples whose ``data`` is ``start`` or more."""
+
+    start: int
+    seconds: float = 0.002
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        if sample.data >= self.start:
+            end = time.thread_time() + self.seconds
+            while time.thread_time() < end:
+                pass
+        sample.data = sample.data + 1
+        return sample
+
+
 class AppendTo(Processor):
     """Appends ``value`` to the sample's ``values`` list in place (a mutating step)."""
 

@@ -445,6 +445,7 @@ class InlinePolicy:
             return _PROBE_SAMPLES
         if self.active and self.inline is not None and self.inline > _MARGIN * pace:
             self.active = False  # samples got more expensive: back to the workers
+            self.inline = None  # a mix of cheap and expensive samples: only a new probe counts
             self._forget()
             self.next_probe = now + self.retry_seconds
         elif not self.active and self.inline is not None and self.inline * _MARGIN < pace:

@@ -79,13 +79,17 @@ def cold() -> Iterator[None]:
 
 
 def _parent_takes_over(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The parent takes every sample once the workers sent back their first chunk."""
+    """The parent takes every sample once the workers sent back their first chunk.
+
+    No first-run probe: the workers start at once, as when samples are expensive.
+    """
 
     def always(self: InlinePolicy) -> int:
         self.active = self.enabled and self.work is not None
         return 7 if self.active else 0
 
     monkeypatch.setattr(InlinePolicy, "chunk_size", always)
+    monkeypatch.setattr(InlinePolicy, "start_first", lambda self, workers: None)
     monkeypatch.setattr(InlinePolicy, "deadline", lambda self, size, started: float("inf"))
 
 
@@ -105,6 +109,13 @@ def _gone(pid: int) -> bool:
 
 def _warm_pool(size: int = 2) -> WorkerPool:
     return _IDLE[("fork", size)]
+
+
+def _start_workers(size: int = 2) -> WorkerPool:
+    """Warm the pool: a run on the workers only (a first run of tiny samples starts none)."""
+    backend = MultiprocessBackend(size, "fork", inline=False)
+    run(DoubleStep(), number_samples(4), backend=backend, progress=False)
+    return _warm_pool(size)
 
 
 @pytest.mark.slow
@@ -127,8 +138,7 @@ def test_workers_a_run_started_are_gone_once_the_parent_took_over() -> None:
 
 @pytest.mark.slow
 def test_warm_workers_stay_when_the_parent_takes_over(monkeypatch: pytest.MonkeyPatch) -> None:
-    run(AddStep(), number_samples(4), workers=2, start_method="fork", progress=False)
-    warm = {w.process.pid for w in _warm_pool().live()}
+    warm = {w.process.pid for w in _start_workers().live()}
     assert len(warm) == 2
     _parent_takes_over(monkeypatch)
     result = run(AddStep(), number_samples(3000), workers=2, start_method="fork", progress=False)
@@ -139,7 +149,8 @@ def test_warm_workers_stay_when_the_parent_takes_over(monkeypatch: pytest.Monkey
 @pytest.mark.slow
 def test_a_cpu_heavy_cold_run_uses_the_workers_and_keeps_them() -> None:
     result = run(Burn(seconds=0.002), number_samples(300), workers=2, progress=False)
-    assert Counter(r.worker.split("-")[0] for r in result.records) == Counter({"process": 300})
+    places = Counter(r.worker.split("-")[0] for r in result.records)
+    assert places["process"] >= 298  # the parent's first-run probe: a sample or two
     assert len(_worker_pids(result)) == 2
     assert len(_IDLE[(multiprocess.get_start_method(), 2)].live()) == 2
 
@@ -179,8 +190,7 @@ def test_a_rerun_whose_probe_loses_goes_to_the_workers() -> None:
 
 @pytest.mark.slow
 def test_warm_workers_get_no_sample_while_a_recalled_run_stays_in_the_parent() -> None:
-    run(DoubleStep(), number_samples(4), workers=2, start_method="fork", progress=False)
-    warm = _warm_pool()
+    warm = _start_workers()
     pids = {w.process.pid for w in warm.live()}
     assert len(pids) == 2
     key, _ = encode_pipeline(AddStep())
@@ -231,7 +241,8 @@ def test_ctrl_c_while_the_workers_start_leaves_none_behind(
     other.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            run(AddStep(), number_samples(100), workers=2, start_method="fork", progress=False)
+            backend = MultiprocessBackend(2, "fork", inline=False)
+            run(AddStep(), number_samples(100), backend=backend, progress=False)
     finally:
         done.set()
         other.join()
