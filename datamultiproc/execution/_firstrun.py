@@ -1,4 +1,4 @@
-"""A first run's choice, before any worker starts: would the workers beat the parent at all?
+"""A first run decides before any worker starts whether the workers could beat the parent.
 
 A run with no worker alive and no figures from an earlier run of its pipeline (the
 first run of a notebook cell) used to start its workers, wait for their first chunks
@@ -92,9 +92,7 @@ def transfer_seconds(items: Sequence[Item], outcomes: Sequence[Outcome] = ()) ->
     return fastest / len(items)
 
 
-def estimated_pace(
-    inline: float, transfer: float, *, workers: int, cores: int
-) -> float:
+def estimated_pace(inline: float, transfer: float, *, workers: int, cores: int) -> float:
     """Return the wall seconds per sample the workers would reach, at best.
 
     ``inline`` is the parent's time to process a sample (a worker's is taken to be the

@@ -4,8 +4,10 @@ Sending a sample to a worker and its result back costs the parent a fixed amount
 of time (pickling, pipes, unpickling); on samples that take less time to process
 than that, workers wait for the parent and the run is slower than a plain loop.
 The process backend measures both costs from its first chunks (see
-:class:`InlinePolicy`) and, when processing is the cheaper of the two, runs the
-following samples itself, through :class:`ParentRunner`, with these guarantees:
+:class:`InlinePolicy`; a first run, before any worker starts, from the parent's
+first samples, see ``_firstrun``) and, when processing is the cheaper of the two,
+runs the following samples itself, through :class:`ParentRunner`, with these
+guarantees:
 
 - the same results and records as a worker produces, the worker named ``"parent"``;
 - the pipeline is a private copy, unpickled from the same bytes the workers get
@@ -189,7 +191,8 @@ class ParentRunner:
         first = time.perf_counter() - lap
         rest = items[1:]
         started = time.perf_counter()
-        deadline = policy.deadline(len(rest), started)
+        # A first run's probe counts its first sample too: one slow sample says enough.
+        deadline = policy.deadline(len(rest), lap if first_run else started)
         if policy.pace is not None and queued is not None:
             deadline = min(deadline, started + queued * policy.pace)
         fastest = math.inf
@@ -250,7 +253,7 @@ _PROBE_GROUP = 8  # a probe is timed in groups of this many samples
 _INLINE_SECONDS = 0.02  # parent time one inline chunk should take
 _MAX_INLINE_CHUNK = 1024  # results held at once: memory stays flat in imap
 _WORK_DECAY = 0.7  # weight of the earlier chunks in the estimate of a worker's CPU per sample
-_FIRST_PROBE_SECONDS = 0.001  # a first run's probe stops after its first sample past this
+_FIRST_PROBE_SECONDS = 0.001  # a first run's probe stops with the first sample ending past this
 _RETRY_SECONDS = 0.02  # after a probe that lost, wait this long (doubling) before the next
 _MAX_RETRY_SECONDS = 2.0  # so noise never keeps the parent out for long
 _MARGIN = 1.2  # hysteresis between the two modes
@@ -329,7 +332,7 @@ class InlinePolicy:
         return not self.active and self.recalled is None and not self.first_run
 
     def start_first(self, workers: int) -> None:
-        """A first run, no worker alive: probe the parent before starting ``workers`` workers."""
+        """Probe the parent before starting ``workers`` workers (a first run: no worker alive)."""
         if self.enabled and self.recalled is None:
             self.first_run, self.slots = True, workers
 

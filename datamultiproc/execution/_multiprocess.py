@@ -11,8 +11,10 @@ samples itself (see ``_inline``); CPU-heavy work always goes to the workers. For
 workers that this run started then get no more chunks and exit once they have sent
 back what they hold (while they live, each page the parent writes first is copied);
 the pool remembers the figures, and the next run of the pipeline starts workers (or
-sends warm ones samples) only if the parent's first samples lose against them. Large arrays travel as anonymous
-memory files (see ``_transport``).
+sends warm ones samples) only if the parent's first samples lose against them. A
+first run (no worker alive) likewise times its first samples in the parent and starts
+workers only if moving those samples predicts a faster pace for them (see
+``_firstrun``). Large arrays travel as anonymous memory files (see ``_transport``).
 
 A worker that dies loses only the sample it was running (read from its progress
 slot); the rest of its chunks are retried on other workers, and a fresh worker
@@ -166,7 +168,7 @@ class _Scheduler:
         for worker in self.pool.live():  # warm workers
             self._register(worker)
         while True:
-            if (self.retry or self.policy.needs_workers) and None in self.pool.workers:
+            if (self.retry or self._needs_workers()) and None in self.pool.workers:
                 self._fill()  # at the start, or once the parent no longer takes every sample
             self._dispatch()
             if self.feeder.ready:
@@ -224,6 +226,12 @@ class _Scheduler:
         # Past the deadline: the rest go to the workers.
         self.retry.extend(_Pending(index, sample, 0) for index, sample in items[len(outcomes) :])
         return outcomes
+
+    def _needs_workers(self) -> bool:
+        # Not for the end of the input: a first run's probe may have taken all of it.
+        total, taken = self.job.total, self.sizer.taken
+        more = not self.feeder.exhausted and (total is None or taken < total)
+        return more and self.policy.needs_workers
 
     def _fill(self) -> None:
         self.pool.fill()

@@ -239,9 +239,9 @@ def test_ctrl_c_while_the_workers_start_leaves_none_behind(
     done = threading.Event()
     other = threading.Thread(target=done.wait)
     other.start()
+    backend = MultiprocessBackend(2, "fork", inline=False)  # a first run starts its workers
     try:
         with pytest.raises(KeyboardInterrupt):
-            backend = MultiprocessBackend(2, "fork", inline=False)
             run(AddStep(), number_samples(100), backend=backend, progress=False)
     finally:
         done.set()

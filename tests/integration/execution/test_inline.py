@@ -41,6 +41,7 @@ def parent_takes_part(monkeypatch: pytest.MonkeyPatch) -> None:
         return 7 if self.active else 0
 
     monkeypatch.setattr(InlinePolicy, "chunk_size", always)
+    monkeypatch.setattr(InlinePolicy, "start_first", lambda self, workers: None)  # workers first
     monkeypatch.setattr(InlinePolicy, "deadline", lambda self, size, started: float("inf"))
 
 

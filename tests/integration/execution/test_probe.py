@@ -23,6 +23,7 @@ def test_a_probe_stops_when_the_workers_queued_chunks_would_run_out(
 
     # Probes of 32 samples, as long as the parent likes: only the workers' queue stops them.
     monkeypatch.setattr(InlinePolicy, "chunk_size", always_probe)
+    monkeypatch.setattr(InlinePolicy, "start_first", lambda self, workers: None)  # workers first
     monkeypatch.setattr(InlinePolicy, "deadline", lambda self, size, started: float("inf"))
     samples = number_samples(160)
     pipeline = SleepOn(ids=[s.id for s in samples], seconds=0.01)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from datamultiproc import Compose, run
+from datamultiproc.execution import MultiprocessBackend
 from datamultiproc.execution import _remote as remote_reads
 from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._codec import encode_shared, read_message
@@ -360,7 +361,8 @@ def test_nothing_left_after_a_normal_run() -> None:
 def test_nothing_left_after_a_worker_is_killed_mid_sample() -> None:
     samples = [AnySample(id=f"m{i}", payload={"big": np.ones(BIG)}) for i in range(12)]
     pipeline = Compose(KillOn(ids=["m5"]), MakeArray(size=BIG))
-    result = run(pipeline, samples, workers=2, progress=False, on_error="skip")
+    backend = MultiprocessBackend(2, inline=False)  # m5 must not run in the parent
+    result = run(pipeline, samples, backend=backend, progress=False, on_error="skip")
     assert [f.sample_id for f in result.failures] == ["m5"]
     assert result.n_ok == 11
     del result
