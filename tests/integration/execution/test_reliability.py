@@ -28,11 +28,14 @@ METHODS = ["fork", "spawn", "forkserver"]
 ORPHAN_SCRIPT = textwrap.dedent(
     """
     import sys
+    from datamultiproc.execution import MultiprocessBackend
     from tests.helpers import MarkAndWait, number_samples
 
     directory, method, busy = sys.argv[1], sys.argv[2], sys.argv[3] == "busy"
     step = MarkAndWait(directory=directory, seconds=60, busy=busy)
-    for _ in step.imap(number_samples(8), workers=2, start_method=method, progress=False):
+    # inline=False: a first run would time its first (60 s) sample in this process first.
+    backend = MultiprocessBackend(2, method, inline=False)
+    for _ in step.imap(number_samples(8), backend=backend, progress=False):
         pass
     """
 )

@@ -330,11 +330,12 @@ def test_arrays_round_trip_through_workers(start_method: str) -> None:
 
 
 def test_result_arrays_are_writable_and_outlive_later_runs() -> None:
-    first = run(MakeArray(size=BIG), [AnySample(id="m1")], workers=2, progress=False)
+    backend = MultiprocessBackend(2, inline=False)  # results made in a worker, mapped here
+    first = run(MakeArray(size=BIG), [AnySample(id="m1")], backend=backend, progress=False)
     made = first.samples[0].payload["made"]  # type: ignore[index]
     assert made.flags.writeable
     made[:3] = -1.0
-    second = run(MakeArray(size=BIG), [AnySample(id="m1")], workers=2, progress=False)
+    second = run(MakeArray(size=BIG), [AnySample(id="m1")], backend=backend, progress=False)
     again = second.samples[0].payload["made"]  # type: ignore[index]
     assert again[0] == 1.0
     assert made[0] == -1.0
