@@ -6,7 +6,8 @@ Run from the repository root::
     python benchmarks/bench_cold.py --quick    # 2,000 samples, 3 rounds
 
 Every contender runs in this one process, interleaved round by round, on 2 fork
-workers. "cold" starts the workers and shuts them down after the run (as in
+workers. "cold" is a first run, with no worker alive and nothing recalled (it starts
+workers only if its first samples say they would win), shut down after the run (as in
 bench_runner); "rerun" follows a run whose samples ended up in the parent (the
 notebook's second run of a cell); "warm" reuses workers kept from earlier runs.
 "(workers stay)" is the behaviour before forked workers retired: the run keeps the
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_runner import WORKLOADS, plain_loop
 
 import datamultiproc
-from datamultiproc.execution import _multiprocess, _pool
+from datamultiproc.execution import MultiprocessBackend, _multiprocess, _pool
 from datamultiproc.execution._pool import shutdown_pools
 
 make, pipeline, _, _ = WORKLOADS["W1"]
@@ -63,7 +64,9 @@ def _run(samples: list[Any]) -> Any:
 def _prepare(kind: str, count: int) -> None:
     shutdown_pools()
     if kind == "warm":
-        _run(make(4))  # workers that served a run: they stay
+        # Workers that served a run: they stay (a first run of tiny samples starts none).
+        backend = MultiprocessBackend(2, "fork", inline=False)
+        datamultiproc.run(pipeline, make(4), backend=backend, progress=False)
         _run(make(count))
     elif kind == "rerun":
         _run(make(count))
