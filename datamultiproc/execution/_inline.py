@@ -209,10 +209,17 @@ class ParentRunner:
             if len(done) < len(group):
                 break
         inline = first if fastest == math.inf else fastest
-        if first_run:
-            policy.observe_first(inline, _transfer(*timed))
-        else:
+        if not first_run:
             policy.observe_inline(inline, 1)
+            return outcomes
+        policy.observe_first(inline, _transfer(*timed))
+        if policy.active and len(outcomes) < len(items):
+            # The parent won: it keeps the probe's other samples (none starts a worker).
+            rest = items[len(outcomes) :]
+            started = time.perf_counter()
+            done = self.run(rest, policy.deadline(len(rest), started))
+            policy.observe_inline(time.perf_counter() - started, len(done))
+            outcomes += done
         return outcomes
 
 
