@@ -44,17 +44,20 @@ def _places(result: Any) -> Counter[str]:
     return Counter(r.worker.split("-")[0] for r in result.records)
 
 
-def _no_children() -> bool:
-    # multiprocess's own helpers (resource tracker, fork server) may outlive earlier tests.
-    helpers = ("from multiprocess.resource_tracker", "from multiprocess.forkserver")
-    others = [
-        child
-        for child in psutil.Process().children()
-        if not any(part.startswith(helpers) for part in child.cmdline())
-    ]
-    return not multiprocess.active_children() and not others
+def _children() -> set[int]:
+    return {child.pid for child in psutil.Process().children(recursive=True)}
 
 
+@pytest.fixture
+def no_new_process() -> Iterator[None]:
+    """The test starts no process (earlier tests may have left helpers, e.g. a fork server)."""
+    before = _children()
+    yield
+    assert not _children() - before
+    assert not multiprocess.active_children()
+
+
+@pytest.mark.usefixtures("no_new_process")
 @pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
 def test_a_first_run_of_tiny_samples_starts_no_worker(start_method: str) -> None:
     samples = number_samples(3000)
@@ -65,7 +68,6 @@ def test_a_first_run_of_tiny_samples_starts_no_worker(start_method: str) -> None
     assert [s.data for s in samples] == list(range(3000))  # the caller's samples unchanged
     assert _places(result) == Counter({"parent": 3000})
     assert _pool(start_method).started == 0
-    assert _no_children()
     assert _pool(start_method).recalled  # the next run goes straight to the parent too
 
 
@@ -104,6 +106,7 @@ def test_a_first_run_whose_first_sample_fails_runs_it_in_the_parent() -> None:
     assert _places(result)["parent"] > 1 or _pool().started == 2
 
 
+@pytest.mark.usefixtures("no_new_process")
 def test_imap_over_a_generator_starts_no_worker_and_reads_lazily() -> None:
     read = []
 
@@ -119,7 +122,6 @@ def test_imap_over_a_generator_starts_no_worker_and_reads_lazily() -> None:
     rest = list(iterator)
     assert [s.data for s in [first, *rest]] == [i + 1 for i in range(5000)]
     assert _pool().started == 0
-    assert _no_children()
 
 
 @pytest.mark.parametrize(
