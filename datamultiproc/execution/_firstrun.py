@@ -57,13 +57,13 @@ def sets_up(pipeline: Processor) -> bool:
     return False
 
 
-def transfer_seconds(items: Sequence[Item], outcomes: Sequence[Outcome] = ()) -> float:
+def transfer_seconds(items: Sequence[Item], outcomes: Sequence[Outcome] = ()) -> float | None:
     """Return the seconds per item that moving ``items`` and their results costs, both sides.
 
     Each of the inputs, and each result among ``outcomes``, is encoded as the workers'
     path encodes it (the sample flattened by ``sample_state``, pickled with the class
     table), its large buffers copied once (a pipe or a memory file takes one copy), and
-    decoded. Raises what pickling raises (a sample that cannot be pickled).
+    decoded. ``None`` if one of them cannot be pickled (the workers' path fails it).
 
     Examples
     --------
@@ -71,6 +71,11 @@ def transfer_seconds(items: Sequence[Item], outcomes: Sequence[Outcome] = ()) ->
     >>> class Tiny(BaseSample):
     ...     data: int
     >>> 0 < transfer_seconds([(0, Tiny(id="a", data=1))]) < 0.1
+    True
+    >>> import threading
+    >>> class Held(BaseSample):
+    ...     lock: object
+    >>> transfer_seconds([(0, Held(id="b", lock=threading.Lock()))]) is None
     True
     """
     if not items:
@@ -81,9 +86,12 @@ def transfer_seconds(items: Sequence[Item], outcomes: Sequence[Outcome] = ()) ->
     spent = 0.0
     for _ in range(_REPEATS):
         started = time.perf_counter()
-        _trip(inputs)
-        if outcomes:
-            _trip(results)
+        try:
+            _trip(inputs)
+            if outcomes:
+                _trip(results)
+        except Exception:
+            return None
         took = time.perf_counter() - started
         fastest = min(fastest, took)
         spent += took

@@ -180,10 +180,28 @@ class ParentRunner:
     def _probe(
         self, items: Sequence[tuple[int, BaseSample]], policy: InlinePolicy, queued: int | None
     ) -> list[Outcome]:
-        first_run = policy.first_run
-        if first_run and not _travels(items[:1]):
+        if not policy.first_run:
+            outcomes, inline, _ = self._timed(items, policy, queued)
+            policy.observe_inline(inline, 1)
+            return outcomes
+        if transfer_seconds(items[:1]) is None:
             policy.observe_first(math.inf, 0.0)  # the workers' path fails such samples: use it
             return []
+        outcomes, inline, timed = self._timed(items, policy, queued)
+        policy.observe_first(inline, transfer_seconds(*timed) or 0.0)
+        if policy.active and len(outcomes) < len(items):
+            # The parent won: it keeps the probe's other samples (none starts a worker).
+            rest = items[len(outcomes) :]
+            started = time.perf_counter()
+            done = self.run(rest, policy.deadline(len(rest), started))
+            policy.observe_inline(time.perf_counter() - started, len(done))
+            outcomes += done
+        return outcomes
+
+    def _timed(
+        self, items: Sequence[tuple[int, BaseSample]], policy: InlinePolicy, queued: int | None
+    ) -> tuple[list[Outcome], float, tuple[Sequence[tuple[int, BaseSample]], list[Outcome]]]:
+        """Run a probe; return its outcomes, the time per sample, and its last group run."""
         # The first sample pays one-time costs (first calls, the parameter-text memo):
         # it counts only if it is the only one.
         lap = time.perf_counter()
@@ -192,11 +210,11 @@ class ParentRunner:
         rest = items[1:]
         started = time.perf_counter()
         # A first run's probe counts its first sample too: one slow sample says enough.
-        deadline = policy.deadline(len(rest), lap if first_run else started)
+        deadline = policy.deadline(len(rest), lap if policy.first_run else started)
         if policy.pace is not None and queued is not None:
             deadline = min(deadline, started + queued * policy.pace)
         fastest = math.inf
-        timed = items[:1], outcomes  # the last group run, for a first run's transfer estimate
+        timed = items[:1], list(outcomes)
         for start in range(0, len(rest), _PROBE_GROUP):
             group = rest[start : start + _PROBE_GROUP]
             lap = time.perf_counter()
@@ -208,38 +226,11 @@ class ParentRunner:
             timed = group[: len(done)], done
             if len(done) < len(group):
                 break
-        inline = first if fastest == math.inf else fastest
-        if not first_run:
-            policy.observe_inline(inline, 1)
-            return outcomes
-        policy.observe_first(inline, _transfer(*timed))
-        if policy.active and len(outcomes) < len(items):
-            # The parent won: it keeps the probe's other samples (none starts a worker).
-            rest = items[len(outcomes) :]
-            started = time.perf_counter()
-            done = self.run(rest, policy.deadline(len(rest), started))
-            policy.observe_inline(time.perf_counter() - started, len(done))
-            outcomes += done
-        return outcomes
+        return outcomes, first if fastest == math.inf else fastest, timed
 
 
 def _call_with(sample: Any, pipeline: Any) -> Any:
     return pipeline(sample)
-
-
-def _travels(items: Sequence[tuple[int, BaseSample]]) -> bool:
-    try:
-        transfer_seconds(items)
-    except Exception:
-        return False
-    return True
-
-
-def _transfer(items: Sequence[tuple[int, BaseSample]], outcomes: Sequence[Outcome]) -> float:
-    try:
-        return transfer_seconds(items, outcomes)
-    except Exception:  # a result that cannot be pickled: the workers' path reports it
-        return 0.0
 
 
 def _failed(

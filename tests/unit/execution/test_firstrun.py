@@ -77,19 +77,21 @@ def test_the_pace_estimate_is_bounded_by_parent_workers_and_cores() -> None:
 def test_transfer_counts_the_results_and_large_buffers() -> None:
     items = list(enumerate(number_samples(8)))
     inputs = transfer_seconds(items)
+    assert inputs is not None
     assert 0 < inputs < 0.01
     runner = ParentRunner(*encode_pipeline(AddStep()))
     outcomes = runner.run(items)
-    assert transfer_seconds(items, outcomes) > 0
-    small = [(0, ArraySample(id="a", array=np.zeros(10)))]
-    large = [(0, ArraySample(id="a", array=np.zeros(1 << 22)))]
-    assert transfer_seconds(large) > 10 * transfer_seconds(small)
+    assert (transfer_seconds(items, outcomes) or 0) > 0
+    small = transfer_seconds([(0, ArraySample(id="a", array=np.zeros(10)))])
+    large = transfer_seconds([(0, ArraySample(id="a", array=np.zeros(1 << 22)))])
+    assert small is not None
+    assert large is not None
+    assert large > 10 * small
     assert [s.data for _, s in items] == list(range(8))  # the samples are left as they were
 
 
-def test_transfer_of_an_unpicklable_sample_raises() -> None:
-    with pytest.raises(TypeError):
-        transfer_seconds([(0, AnySample(id="locked", payload=threading.Lock()))])
+def test_transfer_of_an_unpicklable_sample_is_none() -> None:
+    assert transfer_seconds([(0, AnySample(id="locked", payload=threading.Lock()))]) is None
 
 
 def test_sets_up_finds_a_users_setup_anywhere_in_the_pipeline(tmp_path: object) -> None:
