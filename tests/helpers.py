@@ -209,6 +209,20 @@ class Burn(Processor):
         return sample
 
 
+class InterruptOn(Processor):
+    """Sends its own process SIGINT (Ctrl-C) on the listed ids; workers ignore it."""
+
+    ids: list[str]
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        if sample.id in self.ids:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # handled here, in the middle of the sample
+        return sample
+
+
 class BurnFrom(Processor):
     """Spends ``seconds`` of CPU time on samples whose ``data`` is ``start`` or more."""
 

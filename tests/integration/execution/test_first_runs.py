@@ -22,6 +22,7 @@ from tests.helpers import (
     BurnFrom,
     FailOn,
     Holder,
+    InterruptOn,
     SetupLog,
     number_samples,
 )
@@ -175,3 +176,25 @@ def test_the_backend_switched_between_first_runs() -> None:
     first = run(AddStep(), number_samples(300), workers=2, start_method="fork", progress=False)
     assert [s.data for s in first] == [s.data for s in sequential]
     assert _places(first) == Counter({"parent": 300})
+
+
+@pytest.mark.usefixtures("no_new_process")
+def test_ctrl_c_during_a_first_runs_probe_stops_the_run_and_the_next_one_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[int] = []
+    start = WorkerPool._start
+
+    def counted(self: WorkerPool, slot: int) -> Any:
+        started.append(slot)
+        return start(self, slot)
+
+    monkeypatch.setattr(WorkerPool, "_start", counted)
+    samples = number_samples(100)
+    with pytest.raises(KeyboardInterrupt):
+        run(InterruptOn(ids=["s5"]), samples, workers=2, start_method="fork", progress=False)
+    assert started == []  # s5 ran in the parent's probe
+    again = run(AddStep(), samples, workers=2, start_method="fork", progress=False)
+    assert again.status == "complete"
+    assert [s.data for s in again] == [i + 1 for i in range(100)]
+    assert [s.data for s in samples] == list(range(100))
