@@ -349,7 +349,9 @@ class InlinePolicy:
             self.work = self.inline = inline
             self.active = True
             return
-        self.inline = inline if math.isfinite(inline) else None
+        # Not kept: a later probe must pass the workers' figures first (CPU-heavy samples
+        # never go back to the parent on the strength of this one).
+        self.inline = None
         self.next_probe = time.monotonic() + self.retry_seconds
 
     def recall(self, figures: InlineFigures) -> None:

@@ -39,6 +39,7 @@ def test_a_first_run_whose_probe_loses_needs_the_workers(inline: float) -> None:
     assert policy.needs_workers
     assert not policy.active
     assert policy.pace is None  # nothing recalled: the workers' own figures decide from here
+    assert policy.inline is None  # nor does this probe count once they are measured
     assert policy.chunk_size() == 0
     assert policy.figures() is None
 
