@@ -228,10 +228,14 @@ class _Scheduler:
         return outcomes
 
     def _needs_workers(self) -> bool:
-        # Not for the end of the input: a first run's probe may have taken all of it.
-        total, taken = self.job.total, self.sizer.taken
-        more = not self.feeder.exhausted and (total is None or taken < total)
-        return more and self.policy.needs_workers
+        if not self.policy.needs_workers or self.feeder.exhausted:
+            return False
+        if self.job.total is not None and self.sizer.taken >= self.job.total:
+            # A first run's probe may have taken the whole input: look before forking.
+            extra = self.feeder.read(1)
+            self.retry.extend(_Pending(index, sample, 0) for index, sample in extra)
+            self.sizer.took(len(extra))
+        return not self.feeder.exhausted or bool(self.retry)
 
     def _fill(self) -> None:
         self.pool.fill()

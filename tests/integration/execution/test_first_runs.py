@@ -23,6 +23,7 @@ from tests.helpers import (
     FailOn,
     Holder,
     InterruptOn,
+    NumberSample,
     SetupLog,
     number_samples,
 )
@@ -224,3 +225,28 @@ def test_ctrl_c_during_a_first_runs_probe_stops_the_run_and_the_next_one_works(
     assert again.status == "complete"
     assert [s.data for s in again] == [i + 1 for i in range(100)]
     assert [s.data for s in samples] == list(range(100))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"backend": MultiprocessBackend(2, "fork", inline=False)},
+        {"workers": 2, "start_method": "fork"},
+        {"workers": 2, "start_method": "fork", "timeout": 5},
+    ],
+    ids=["inline=False", "inline", "timeout"],
+)
+def test_an_empty_input_completes_without_starting_workers(options: dict[str, Any]) -> None:
+    nothing: list[NumberSample] = []
+    result = run(AddStep(), nothing, progress=False, **options)
+    assert result.status == "complete"
+    assert result.samples == []
+    assert _pool().started == 0
+
+
+def test_a_probe_that_took_the_whole_input_starts_no_worker() -> None:
+    result = run(
+        Burn(seconds=0.002), number_samples(1), workers=2, start_method="fork", progress=False
+    )
+    assert _places(result) == Counter({"parent": 1})  # lost, but nothing is left to send
+    assert _pool().started == 0
