@@ -7,14 +7,15 @@ double until a chunk takes about :data:`_TARGET_SECONDS` of worker time, stay un
 worker finishes at about the same time.
 
 When moving a sample costs the parent more than processing it, the parent runs
-samples itself (see ``_inline``); CPU-heavy work always goes to the workers. Forked
-workers that this run started then get no more chunks and exit once they have sent
-back what they hold (while they live, each page the parent writes first is copied);
-the pool remembers the figures, and the next run of the pipeline starts workers (or
-sends warm ones samples) only if the parent's first samples lose against them. A
-first run (no worker alive) likewise times its first samples in the parent and starts
-workers only if moving those samples predicts a faster pace for them (see
-``_firstrun``). Large arrays travel as anonymous memory files (see ``_transport``).
+samples itself (see ``_inline``); CPU-heavy work goes to the workers (all but a first
+run's first sample). Forked workers that this run started then get no more chunks and
+exit once they have sent back what they hold (while they live, each page the parent
+writes first is copied); the pool remembers the figures, and the next run of the
+pipeline starts workers (or sends warm ones samples) only if the parent's first
+samples lose against them. A first run (no worker alive) likewise times its first
+samples in the parent and starts workers only if moving those samples predicts a
+faster pace for them (see ``_firstrun``). Large arrays travel as anonymous memory
+files (see ``_transport``).
 
 A worker that dies loses only the sample it was running (read from its progress
 slot); the rest of its chunks are retried on other workers, and a fresh worker
@@ -168,7 +169,7 @@ class _Scheduler:
         for worker in self.pool.live():  # warm workers
             self._register(worker)
         while True:
-            if (self.retry or self._needs_workers()) and None in self.pool.workers:
+            if None in self.pool.workers and (self.retry or self._needs_workers()):
                 self._fill()  # at the start, or once the parent no longer takes every sample
             self._dispatch()
             if self.feeder.ready:
