@@ -30,7 +30,7 @@ from datamultiproc.core import BaseSample, Processor, walk
 from datamultiproc.execution._codec import decode, encode, sample_state
 from datamultiproc.execution._job import Item, Outcome
 
-__all__ = ["estimated_pace", "sets_up", "transfer_seconds"]
+__all__ = ["encoded_bytes", "estimated_pace", "sets_up", "transfer_seconds"]
 
 _REPEATS = 3  # a trip is timed up to this often (the fastest counts) ...
 _REPEAT_SECONDS = 0.0005  # ... while the trips so far took less than this
@@ -98,6 +98,28 @@ def transfer_seconds(items: Sequence[Item], outcomes: Sequence[Outcome] = ()) ->
         if spent > _REPEAT_SECONDS:
             break
     return fastest / len(items)
+
+
+def encoded_bytes(item: Item) -> int | None:
+    """Return the bytes one item takes in a chunk for a worker (buffers counted, not copied).
+
+    ``None`` if it cannot be pickled. Inline chunks use it for their byte cap before
+    any chunk went to a worker (a first run that starts none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from datamultiproc import BaseSample
+    >>> class Big(BaseSample):
+    ...     array: np.ndarray
+    >>> encoded_bytes((0, Big(id="a", array=np.zeros(1000)))) > 8000
+    True
+    """
+    try:
+        pieces = encode(("chunk", 0, b"", [(item[0], sample_state(item[1]))]), _AllKnown())
+    except Exception:
+        return None
+    return sum(memoryview(piece).nbytes for piece in pieces)
 
 
 def estimated_pace(inline: float, transfer: float, *, workers: int, cores: int) -> float:

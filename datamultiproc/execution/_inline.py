@@ -255,6 +255,10 @@ _FIRST_PROBE_SECONDS = 0.001  # a first run's probe stops with the first sample 
 _RETRY_SECONDS = 0.02  # after a probe that lost, wait this long (doubling) before the next
 _MAX_RETRY_SECONDS = 2.0  # so noise never keeps the parent out for long
 _MARGIN = 1.2  # hysteresis between the two modes
+# A first run the parent won holds its estimated pace for the workers times this: their
+# first chunks come back far slower than they run later (W1: about 70 µs per sample over
+# the first three, 12-15 µs at full speed), so a stall in the parent must not start them.
+_START_COST = 2.0
 # Probe only samples whose processing costs a worker at most this many times what
 # moving one costs the parent (the worker's figure includes its own unpickling).
 _PROBE_RATIO = 4.0
@@ -345,7 +349,9 @@ class InlinePolicy:
         self.first_run = self.probing = False
         pace = estimated_pace(inline, transfer, workers=self.slots, cores=usable_cores())
         if inline * _MARGIN < pace and inline < _PROBE_RATIO * transfer:
-            self.recalled = InlineFigures(pace, inline, transfer)
+            # Workers not started yet would reach that pace only after their start and
+            # first chunks: the parent gives the samples up only well past it.
+            self.recalled = InlineFigures(_START_COST * pace, inline, transfer)
             self.work = self.inline = inline
             self.active = True
             return

@@ -46,7 +46,7 @@ from datamultiproc.execution._codec import (
     sample_state,
 )
 from datamultiproc.execution._feeder import ChunkFeeder
-from datamultiproc.execution._firstrun import sets_up
+from datamultiproc.execution._firstrun import encoded_bytes, sets_up
 from datamultiproc.execution._inline import InlinePolicy, ParentRunner
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome
 from datamultiproc.execution._pool import WorkerPool, WorkerProcess, acquire_pool, release_pool
@@ -218,6 +218,8 @@ class _Scheduler:
         if not items:
             return []
         self.sizer.took(len(items))
+        if not self.sizer.bytes_per_sample:  # no chunk went to a worker yet: cap the next
+            self.sizer.observe_bytes(encoded_bytes(items[0]) or 0, 1)
         # The workers keep going only on the chunks they hold: a probe must not outlast
         # those, or they wait for the parent (e.g. on large arrays). The probe of a
         # recalled run comes before any worker gets a sample: no one waits for it.

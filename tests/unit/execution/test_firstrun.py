@@ -27,7 +27,8 @@ def test_a_first_run_probes_the_parent_before_any_worker() -> None:
     assert policy.chunk_size() > 0
     figures = policy.figures()
     assert figures is not None  # the next run recalls them
-    assert figures.pace == pytest.approx(estimated_pace(5e-6, 6e-6, workers=2, cores=2), rel=1)
+    estimate = estimated_pace(5e-6, 6e-6, workers=2, cores=2)
+    assert estimate <= figures.pace <= 4 * estimate  # workers yet to start: a wider hysteresis
 
 
 @pytest.mark.parametrize("inline", [2e-3, 20e-6, float("inf")])
