@@ -61,6 +61,10 @@ _TARGET_BYTES = 4 << 20
 _MAX_CHUNK = 4096
 _MAX_ATTEMPTS = 3  # a sample is retried at most this often after its worker died
 _POLL_SECONDS = 0.05
+# A first run of fewer samples starts its workers at once: starting them costs it only
+# milliseconds, and a sample that crashes its process then takes a worker down, not the
+# caller (a notebook's kernel) while you try a pipeline out on a few samples.
+_FIRST_RUN_SAMPLES = 1000
 
 
 class _Pending(NamedTuple):
@@ -155,7 +159,7 @@ class _Scheduler:
         if recalled is not None:
             # Workers start, or warm ones get samples, only if the parent's probe loses.
             self.policy.recall(recalled)
-        elif not pool.live() and not sets_up(job.pipeline):
+        elif not pool.live() and not sets_up(job.pipeline) and _long_enough(job.total):
             # A first run: workers start only if the parent's probe says they would win.
             self.policy.start_first(pool.size)
         self.parent = ParentRunner(key, blob)
@@ -486,3 +490,8 @@ def _describe_exit(code: int | None) -> str:
         except ValueError:
             return f"signal {-code}"
     return f"exit code {code}"
+
+
+def _long_enough(total: int | None) -> bool:
+    """Whether a first run may try the parent before starting workers (see above)."""
+    return total is None or total >= _FIRST_RUN_SAMPLES

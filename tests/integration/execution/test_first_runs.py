@@ -115,14 +115,14 @@ def test_samples_getting_expensive_midway_start_the_workers() -> None:
 
 
 def test_a_first_run_whose_first_sample_fails_runs_it_in_the_parent() -> None:
-    with pytest.warns(FailuresWarning, match="1 of 500"):
+    with pytest.warns(FailuresWarning, match="1 of 1500"):
         result = run(
-            FailOn(ids=["s0"]), number_samples(500), workers=2, start_method="fork", progress=False
+            FailOn(ids=["s0"]), number_samples(1500), workers=2, start_method="fork", progress=False
         )
     assert [f.sample_id for f in result.failures] == ["s0"]
     assert result.failures[0].worker == "parent"
-    assert result.n_ok == 499
-    assert [r.index for r in result.records] == list(range(500))
+    assert result.n_ok == 1499
+    assert [r.index for r in result.records] == list(range(1500))
     # A failure's first traceback may take the probe's whole millisecond (linecache reads
     # the source): the workers may start then, and the parent takes over as before.
     assert _places(result)["parent"] > 1 or _pool().started == 2
@@ -185,22 +185,22 @@ def test_unpicklable_samples_of_a_first_run_still_fail_in_the_workers_path() -> 
 def test_the_backend_switched_between_first_runs() -> None:
     workers = run(
         AddStep(),
-        number_samples(300),
+        number_samples(1500),
         backend=MultiprocessBackend(2, "fork", inline=False),
         progress=False,
     )
     assert "parent" not in _places(workers)
     # Warm workers alive: the run measures them first, as before.
     warm = run(
-        AddStep(step_size=2), number_samples(300), workers=2, start_method="fork", progress=False
+        AddStep(step_size=2), number_samples(1500), workers=2, start_method="fork", progress=False
     )
-    assert [s.data for s in warm] == [i + 2 for i in range(300)]
-    sequential = run(AddStep(), number_samples(300), backend="sequential", progress=False)
+    assert [s.data for s in warm] == [i + 2 for i in range(1500)]
+    sequential = run(AddStep(), number_samples(1500), backend="sequential", progress=False)
 
     def attempt() -> bool:
-        first = run(AddStep(), number_samples(300), workers=2, start_method="fork", progress=False)
+        first = run(AddStep(), number_samples(1500), workers=2, start_method="fork", progress=False)
         assert [s.data for s in first] == [s.data for s in sequential]
-        return _places(first) == Counter({"parent": 300})
+        return _places(first) == Counter({"parent": 1500})
 
     _in_one_of_three(attempt)
 
@@ -217,14 +217,14 @@ def test_ctrl_c_during_a_first_runs_probe_stops_the_run_and_the_next_one_works(
         return start(self, slot)
 
     monkeypatch.setattr(WorkerPool, "_start", counted)
-    samples = number_samples(100)
+    samples = number_samples(1500)
     with pytest.raises(KeyboardInterrupt):
         run(InterruptOn(ids=["s0"]), samples, workers=2, start_method="fork", progress=False)
     assert started == []  # a first run's first sample runs in the parent
     again = run(AddStep(), samples, workers=2, start_method="fork", progress=False)
     assert again.status == "complete"
-    assert [s.data for s in again] == [i + 1 for i in range(100)]
-    assert [s.data for s in samples] == list(range(100))
+    assert [s.data for s in again] == [i + 1 for i in range(1500)]
+    assert [s.data for s in samples] == list(range(1500))
 
 
 @pytest.mark.parametrize(
@@ -245,8 +245,16 @@ def test_an_empty_input_completes_without_starting_workers(options: dict[str, An
 
 
 def test_a_probe_that_took_the_whole_input_starts_no_worker() -> None:
-    result = run(
-        Burn(seconds=0.002), number_samples(1), workers=2, start_method="fork", progress=False
-    )
+    one = iter(number_samples(1))  # of unknown length: a first run tries the parent
+    result = run(Burn(seconds=0.002), one, workers=2, start_method="fork", progress=False)
     assert _places(result) == Counter({"parent": 1})  # lost, but nothing is left to send
     assert _pool().started == 0
+
+
+def test_a_short_first_run_starts_its_workers_before_running_a_sample() -> None:
+    # Trying a pipeline out on a few samples: a sample that takes its process down
+    # must take a worker, not the caller (a notebook's kernel).
+    result = run(AddStep(), number_samples(999), workers=2, start_method="fork", progress=False)
+    assert [s.data for s in result] == [i + 1 for i in range(999)]
+    assert _pool().started == 2
+    assert result.records[0].worker != "parent"
