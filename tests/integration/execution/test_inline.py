@@ -294,9 +294,9 @@ def test_cpu_heavy_samples_never_run_in_the_parent() -> None:
     from datamultiproc.execution._pool import shutdown_pools
 
     shutdown_pools()
-    # A first run times its first sample in the parent: one sample over 1 ms is enough.
-    first = run(Burn(seconds=0.002), number_samples(300), workers=2, progress=False)
-    assert _workers(first) == Counter({"process": 299, "parent": 1})
+    # A long first run times its first sample in the parent: one over 1 ms is enough.
+    first = run(Burn(seconds=0.002), number_samples(1200), workers=2, progress=False)
+    assert _workers(first) == Counter({"process": 1199, "parent": 1})
     assert first.records[0].worker == "parent"
     # With workers alive, none.
     result = run(Burn(seconds=0.002), number_samples(300), workers=2, progress=False)
