@@ -131,6 +131,18 @@ def test_message_round_trip_through_a_socket_maps_large_buffers(tmp_path: Path) 
     assert memfds() == 0
 
 
+def _python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 READER = textwrap.dedent(
     """
     import pickle, sys
@@ -160,14 +172,7 @@ def test_a_message_with_remote_buffers_is_read_from_the_senders_memory(tmp_path:
     stream = tmp_path / "stream"
     stream.write_bytes(b"".join(bytes(memoryview(piece).cast("B")) for piece in pieces))
     assert stream.stat().st_size < transport.SHARED_BYTES  # no array went into the stream
-    done = subprocess.run(
-        [sys.executable, "-c", READER, str(stream)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _python(READER, str(stream))
     assert done.stdout.strip() == "same", done.stderr
     assert payload["float64"][0] == 0.0  # type: ignore[index]
 
@@ -267,14 +272,7 @@ EXIT_SCRIPT = textwrap.dedent(
 
 
 def test_results_alive_at_interpreter_exit_go_quietly() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", EXIT_SCRIPT],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _python(EXIT_SCRIPT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "8"
     assert "Exception ignored" not in done.stderr, done.stderr
