@@ -12,7 +12,7 @@ input and result encoded and decoded once, as the workers' path does it (the
 parent's half and the worker's half of a round trip), buffers copied once. From
 these :func:`estimated_pace` predicts the pace the workers would reach; the parent
 keeps the samples only if it beats that pace clearly (see
-:meth:`~._inline.InlinePolicy.observe_first`), and starts the workers later if the
+:meth:`~._policy.InlinePolicy.observe_first`), and starts the workers later if the
 samples get more expensive.
 
 A pipeline whose own code sets something up (``setup()`` of a user's processor, e.g.

@@ -47,8 +47,9 @@ from datamultiproc.execution._codec import (
 )
 from datamultiproc.execution._feeder import ChunkFeeder
 from datamultiproc.execution._firstrun import encoded_bytes, sets_up
-from datamultiproc.execution._inline import InlinePolicy, ParentRunner
+from datamultiproc.execution._inline import ParentRunner
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome
+from datamultiproc.execution._policy import InlinePolicy
 from datamultiproc.execution._pool import WorkerPool, WorkerProcess, acquire_pool, release_pool
 from datamultiproc.execution._transport import send_fds
 from datamultiproc.execution._worker import RawFailure, RawOutcome, lost_outcome

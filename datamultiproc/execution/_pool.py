@@ -32,8 +32,8 @@ from datamultiproc.execution import _remote as remote_reads
 from datamultiproc.execution import _transport as transport
 from datamultiproc.execution._codec import encode, write_all
 from datamultiproc.execution._codestate import CodeState, code_state
-from datamultiproc.execution._inline import InlineFigures
 from datamultiproc.execution._lifeline import lifeline_for_worker, parent_only_fds
+from datamultiproc.execution._policy import InlineFigures
 from datamultiproc.execution._worker import worker_main
 
 __all__ = ["WorkerPool", "WorkerProcess", "acquire_pool", "release_pool", "shutdown_pools"]

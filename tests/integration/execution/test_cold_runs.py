@@ -17,7 +17,7 @@ import pytest
 from datamultiproc import run
 from datamultiproc.execution import MultiprocessBackend, _pool
 from datamultiproc.execution._codec import encode_pipeline
-from datamultiproc.execution._inline import InlineFigures, InlinePolicy
+from datamultiproc.execution._policy import InlineFigures, InlinePolicy
 from datamultiproc.execution._pool import _IDLE, WorkerPool, shutdown_pools
 from tests.helpers import AddStep, Burn, DoubleStep, number_samples
 

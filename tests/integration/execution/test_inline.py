@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from datamultiproc import Cache, Compose, Save, run
-from datamultiproc.execution import MultiprocessBackend, _inline
+from datamultiproc.execution import MultiprocessBackend, _policy
 from datamultiproc.execution._copies import copy_sample
-from datamultiproc.execution._inline import InlinePolicy
+from datamultiproc.execution._policy import InlinePolicy
 from tests.helpers import (
     AddStep,
     AnySample,
@@ -99,7 +99,7 @@ def test_policy_backs_off_after_a_lost_probe() -> None:
     assert policy.deadline(probe, 100.0) == pytest.approx(100.0 + probe * 0.025)
     policy.observe_inline(0.05, 1)  # one sample took longer than the workers' pace
     assert policy.chunk_size() == 0
-    assert policy.retry_seconds == 2 * _inline._RETRY_SECONDS
+    assert policy.retry_seconds == 2 * _policy._RETRY_SECONDS
 
 
 def test_a_stalled_probe_costs_one_back_off_not_the_run() -> None:
@@ -108,7 +108,7 @@ def test_a_stalled_probe_costs_one_back_off_not_the_run() -> None:
     assert policy.chunk_size() > 0
     policy.observe_inline(300e-6, 1)  # the parent was descheduled during the probe: lost
     assert policy.chunk_size() == 0
-    assert policy.next_probe - time.monotonic() <= _inline._RETRY_SECONDS
+    assert policy.next_probe - time.monotonic() <= _policy._RETRY_SECONDS
     policy.next_probe = 0.0  # the back-off is over
     assert policy.chunk_size() > 0
     policy.observe_inline(5e-6, 1)  # a fresh measurement, not averaged with the stall
@@ -133,7 +133,7 @@ def test_a_probe_counts_its_fastest_group_of_samples() -> None:
     assert all(o.record.worker == "parent" for o in outcomes)
     # ...but the first group shows what a sample costs here: the parent takes over.
     assert policy.inline is not None
-    assert policy.inline < 200e-6 / _inline._MARGIN
+    assert policy.inline < 200e-6 / _policy._MARGIN
     assert policy.chunk_size() > 0
     assert policy.active
     runner.release(keep=False)

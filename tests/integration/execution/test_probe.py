@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from datamultiproc import run
-from datamultiproc.execution._inline import InlinePolicy
+from datamultiproc.execution._policy import InlinePolicy
 from tests.helpers import SleepOn, number_samples
 
 

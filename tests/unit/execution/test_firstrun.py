@@ -10,7 +10,8 @@ import pytest
 from datamultiproc import Compose
 from datamultiproc.execution._codec import encode_pipeline
 from datamultiproc.execution._firstrun import estimated_pace, sets_up, transfer_seconds
-from datamultiproc.execution._inline import InlineFigures, InlinePolicy, ParentRunner
+from datamultiproc.execution._inline import ParentRunner
+from datamultiproc.execution._policy import InlineFigures, InlinePolicy
 from datamultiproc.storage import Cache
 from tests.helpers import AddStep, AnySample, ArraySample, SetupLog, number_samples
 
