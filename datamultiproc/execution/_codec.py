@@ -175,7 +175,7 @@ def encode_shared(
                 lengths.append(_LENGTH.pack(raw.nbytes))
             elif remote and remote_reads.exclusive(raw):
                 held.append(raw)
-                addresses.append(_address(raw))
+                addresses.append(remote_reads.address_of(raw))
                 lengths.append(_LENGTH.pack(raw.nbytes | _REMOTE))
             else:
                 fds.append(new_file(raw))
@@ -188,12 +188,6 @@ def encode_shared(
     if held:
         header += struct.pack(f"<{1 + len(addresses)}Q", os.getpid(), *addresses)
     return Encoded([header, data, *piped], fds, tuple(held))
-
-
-def _address(raw: memoryview) -> int:
-    # Works for read-only buffers too (ctypes.from_buffer does not).
-    address: int = np.frombuffer(raw, dtype=np.uint8).__array_interface__["data"][0]
-    return address
 
 
 # token <-> class; in a worker, every entry came from the parent.

@@ -26,7 +26,7 @@ from typing import Any
 
 from datamultiproc.execution import _transport as transport
 
-__all__ = ["RemoteReadError", "exclusive", "read_remote", "remote_read_available"]
+__all__ = ["RemoteReadError", "address_of", "exclusive", "read_remote", "remote_read_available"]
 
 _PRESENT, _EXCLUSIVE = 1 << 63, 1 << 56  # /proc/self/pagemap: in memory; mapped here only
 
@@ -65,7 +65,7 @@ def exclusive(buffer: Any) -> bool:
     import numpy as np
 
     view = memoryview(buffer)
-    address = np.frombuffer(view.cast("B"), dtype=np.uint8).__array_interface__["data"][0]
+    address = address_of(view)
     first = -(-address // mmap.PAGESIZE)
     end = (address + view.nbytes) // mmap.PAGESIZE
     if end <= first:
@@ -83,6 +83,15 @@ def exclusive(buffer: Any) -> bool:
     flags = np.frombuffer(entries, dtype=np.uint64)
     wanted = np.uint64(_PRESENT | _EXCLUSIVE)
     return len(flags) == end - first and bool(np.all(flags & wanted == wanted))
+
+
+def address_of(buffer: Any) -> int:
+    """Return where a contiguous buffer starts in this process (read-only ones too)."""
+    import numpy as np
+
+    view = memoryview(buffer).cast("B")
+    address: int = np.frombuffer(view, dtype=np.uint8).__array_interface__["data"][0]
+    return address
 
 
 def read_remote(pid: int, address: int, size: int) -> Any:
