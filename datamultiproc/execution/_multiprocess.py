@@ -163,6 +163,7 @@ class _Scheduler:
         elif not pool.live() and not sets_up(job.pipeline) and _long_enough(job.total):
             # A first run: workers start only if the parent's probe says they would win.
             self.policy.start_first(pool.size)
+        self.policy.keep_quiet(pool.quiet.get(key, 0.0))
         self.parent = ParentRunner(key, blob)
         self.deaths_without_progress = 0
         self.selector = selectors.DefaultSelector()
@@ -476,8 +477,10 @@ class _Scheduler:
     def close(self, *, keep: bool = True) -> None:
         """End of the run; with ``keep``, remember how it ended for the next run of its pipeline."""
         self.selector.close()
-        figures = self.policy.figures() if keep else None
-        self.pool.remember(self.key, figures)
+        if keep:
+            self.pool.remember(self.key, self.policy.figures(), self.policy.quiet_until())
+        else:
+            self.pool.remember(self.key, None)
         # A sample interrupted in the parent may have left its pipeline copy half-way.
         self.parent.release(keep=keep)
 

@@ -25,6 +25,11 @@ _WORK_DECAY = 0.7  # weight of the earlier chunks in the estimate of a worker's 
 _FIRST_PROBE_SECONDS = 0.001  # a first run's probe stops with the first sample ending past this
 _RETRY_SECONDS = 0.02  # after a probe that lost, wait this long (doubling) before the next
 _MAX_RETRY_SECONDS = 2.0  # so noise never keeps the parent out for long
+# After a lost probe the next waits at least this many times as long as that probe took:
+# lost probes then cost at most about 1 % of a run. A probe stalls the parent for a
+# whole sample at least, and the workers may run dry meanwhile: on large arrays (W3)
+# each one cost 15-25 ms, and probes every 20-80 ms made runs 1.5 times as slow.
+_QUIET_FACTOR = 100.0
 _MARGIN = 1.2  # hysteresis between the two modes
 # A first run the parent won holds its estimated pace for the workers times this: their
 # first chunks come back far slower than they run later (W1: about 70 µs per sample over
@@ -57,7 +62,9 @@ class InlinePolicy:
     the workers share) never runs serially, even when other programs slow the
     workers down; a probe stops early once it falls behind the workers' pace (samples that
     wait rather than compute, e.g. on I/O), and after a lost probe the next one
-    waits :data:`_RETRY_SECONDS`, twice as long after each further loss.
+    waits :data:`_RETRY_SECONDS`, twice as long after each further loss, and at least
+    :data:`_QUIET_FACTOR` times as long as the lost probe took; the next run of the
+    pipeline keeps to that wait too (:meth:`quiet_until`, :meth:`keep_quiet`).
 
     A policy may start from the figures of an earlier run of the same pipeline in
     which the parent took over (:meth:`recall`): it then asks for a probe at once,
@@ -89,6 +96,7 @@ class InlinePolicy:
         self.next_probe = 0.0
         self.retry_seconds = _RETRY_SECONDS
         self.recalled: InlineFigures | None = None
+        self.probe_started = 0.0
         self.first_run = False  # a first run's probe is due: no worker before it
         self.slots = 0  # the workers a first run would start
 
@@ -118,6 +126,7 @@ class InlinePolicy:
         figures); otherwise the workers start.
         """
         self.first_run = self.probing = False
+        spent = time.monotonic() - self.probe_started
         pace = estimated_pace(inline, transfer, workers=self.slots, cores=usable_cores())
         if inline * _MARGIN < pace and inline < _PROBE_RATIO * transfer:
             # Workers not started yet would reach that pace only after their start and
@@ -129,7 +138,7 @@ class InlinePolicy:
         # Not kept: a later probe must pass the workers' figures first (CPU-heavy samples
         # never go back to the parent on the strength of this one).
         self.inline = None
-        self.next_probe = time.monotonic() + self.retry_seconds
+        self._back_off(spent)
 
     def recall(self, figures: InlineFigures) -> None:
         """Start from an earlier run's figures: probe the parent before using any worker."""
@@ -183,8 +192,7 @@ class InlinePolicy:
             self.inline = 0.5 * self.inline + 0.5 * per_sample
         pace = self.pace
         if self.probing and pace is not None and self.inline * _MARGIN >= pace:
-            self.next_probe = time.monotonic() + self.retry_seconds  # lost: back off
-            self.retry_seconds = min(2 * self.retry_seconds, _MAX_RETRY_SECONDS)
+            self._back_off(time.monotonic() - self.probe_started)
             self._forget()
         elif self.probing and pace is not None:
             # Won: from now on no new samples go to the workers (results arriving before
@@ -192,6 +200,23 @@ class InlinePolicy:
             self.active = True
             self.retry_seconds = _RETRY_SECONDS
         self.probing = False
+
+    def _back_off(self, spent: float) -> None:
+        """Wait before the next probe: this one took ``spent`` seconds and lost (see :data:`_QUIET_FACTOR`)."""
+        self.next_probe = time.monotonic() + max(self.retry_seconds, _QUIET_FACTOR * spent)
+        self.retry_seconds = min(2 * self.retry_seconds, _MAX_RETRY_SECONDS)
+
+    def quiet_until(self) -> float:
+        """Return the ``time.monotonic()`` before which no probe is due; 0 when one may come.
+
+        A later run of the same pipeline keeps to it (:meth:`keep_quiet`): the same
+        samples would lose the same probe.
+        """
+        return 0.0 if self.active or math.isinf(self.next_probe) else self.next_probe
+
+    def keep_quiet(self, until: float) -> None:
+        """Probe no sooner than ``until`` (an earlier run's :meth:`quiet_until`)."""
+        self.next_probe = max(self.next_probe, until)
 
     def deadline(self, size: int, started: float) -> float:
         """Return when an inline chunk of ``size`` samples started at ``started`` must stop.
@@ -210,6 +235,7 @@ class InlinePolicy:
         """Return how many samples to run in the parent next; 0 to use the workers."""
         if self.first_run:  # the first look at the samples: the parent's probe
             self.probing = True
+            self.probe_started = time.monotonic()
             return _PROBE_SAMPLES
         pace = self.pace
         if not self.enabled or pace is None or self.work is None:
@@ -222,6 +248,7 @@ class InlinePolicy:
                 return 0
             self.next_probe = math.inf
             self.probing = True
+            self.probe_started = now
             return _PROBE_SAMPLES
         if self.active and self.inline is not None and self.inline > _MARGIN * pace:
             self.active = False  # samples got more expensive: back to the workers
@@ -239,6 +266,7 @@ class InlinePolicy:
             # Processing alone is faster than the workers' pace: measure the parent.
             self.next_probe = math.inf  # set again once the probe is measured
             self.probing = True
+            self.probe_started = now
             return _PROBE_SAMPLES
         if not self.active or self.inline is None:
             return 0

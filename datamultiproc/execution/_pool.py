@@ -24,7 +24,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import multiprocess
 
@@ -43,6 +43,7 @@ _PIPE_BYTES = 1 << 20  # bigger pipes mean fewer wake-ups per large array
 _F_SETPIPE_SZ: int | None = getattr(fcntl, "F_SETPIPE_SZ", None)
 _JOIN_SECONDS = 1.0
 _RECALLED_PIPELINES = 8
+_V = TypeVar("_V")
 
 
 class WorkerProcess:
@@ -127,17 +128,21 @@ class WorkerPool:
         # pipeline key -> the inline figures of its last run, if the parent took it over
         # and the pool kept no worker (see InlinePolicy.recall).
         self.recalled: dict[bytes, InlineFigures] = {}
+        # pipeline key -> time.monotonic() before which the parent does not probe again:
+        # its last run lost a probe (see InlinePolicy.quiet_until).
+        self.quiet: dict[bytes, float] = {}
         # Whether workers read large arrays straight from this process's memory; off
         # for good once one of them was refused (see _remote).
         self.remote_read = remote_reads.remote_read_available()
 
-    def remember(self, key: bytes, figures: InlineFigures | None) -> None:
-        """Keep (or with ``None`` drop) what a run of pipeline ``key`` left for the next one."""
-        self.recalled.pop(key, None)
-        if figures is not None:
-            self.recalled[key] = figures
-            while len(self.recalled) > _RECALLED_PIPELINES:
-                del self.recalled[next(iter(self.recalled))]
+    def remember(self, key: bytes, figures: InlineFigures | None, quiet_until: float = 0.0) -> None:
+        """Keep (or with ``None`` and 0 drop) what a run of pipeline ``key`` left for the next one.
+
+        ``figures`` if the parent took the run over; ``quiet_until`` if it lost a probe
+        (see :class:`InlinePolicy`).
+        """
+        _keep(self.recalled, key, figures)
+        _keep(self.quiet, key, quiet_until or None)
 
     def retire(self, worker: WorkerProcess) -> None:
         """Free the slot of a worker that owes no results; :meth:`reap` waits for it to exit.
@@ -375,3 +380,12 @@ def _blocking_sigint() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _keep(kept: dict[bytes, _V], key: bytes, value: _V | None) -> None:
+    """Set (or with ``None`` drop) ``kept[key]``, the newest last, at most a few pipelines."""
+    kept.pop(key, None)
+    if value is not None:
+        kept[key] = value
+        while len(kept) > _RECALLED_PIPELINES:
+            del kept[next(iter(kept))]

@@ -116,6 +116,26 @@ def test_a_stalled_probe_costs_one_back_off_not_the_run() -> None:
     assert policy.active
 
 
+def test_a_long_lost_probe_keeps_the_parent_out_for_a_hundred_times_as_long() -> None:
+    # Large arrays (W3): one probe stalls the parent for a whole sample, ~20 ms.
+    policy = InlinePolicy()
+    _measured(policy, pace=0.003, work=0.002, transfer=0.001)
+    assert policy.chunk_size() > 0
+    policy.probe_started -= 0.02
+    policy.observe_inline(0.02, 1)
+    quiet = policy.next_probe - time.monotonic()
+    assert _policy._QUIET_FACTOR * 0.02 - 0.1 <= quiet <= _policy._QUIET_FACTOR * 0.02 + 0.1
+    assert policy.chunk_size() == 0
+    # What the next run of the pipeline keeps to.
+    assert policy.quiet_until() == policy.next_probe
+    later = InlinePolicy()
+    later.keep_quiet(policy.quiet_until())
+    _measured(later, pace=0.003, work=0.002, transfer=0.001)
+    assert later.chunk_size() == 0
+    later.keep_quiet(0.0)  # an earlier run that lost nothing changes nothing
+    assert later.next_probe == policy.next_probe
+
+
 def test_a_probe_counts_its_fastest_group_of_samples() -> None:
     from datamultiproc.execution._codec import encode_pipeline
     from datamultiproc.execution._inline import ParentRunner
@@ -315,6 +335,40 @@ def test_tiny_samples_end_up_in_the_parent() -> None:
         if shares[-1] > 10_000:
             break
     assert max(shares) > 10_000, shares
+
+
+@pytest.mark.slow
+def test_a_lost_probe_is_not_repeated_in_the_run_or_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datamultiproc.execution._codec import encode_pipeline
+    from datamultiproc.execution._pool import _ALL, shutdown_pools
+
+    # Samples that wait 20 ms without computing: cheap for a worker's CPU, so the parent
+    # probes a few once the workers' pace is known, and loses (20 ms against their 10).
+    # Before, it tried again 20 ms later, then 40...: two probes in this run.
+    shutdown_pools()
+    waits = SleepOn(ids=[f"s{i}" for i in range(80)], seconds=0.02)
+    first = run(waits, number_samples(80), workers=2, progress=False)
+    assert _probes(first) == 1
+    (pool,) = _ALL
+    key, _ = encode_pipeline(waits)
+    assert pool.quiet[key] > time.monotonic()
+    # The next run of the pipeline keeps quiet too (made longer here: a slow machine
+    # must not reach the end of the quiet time during the run).
+    pool.quiet[key] = time.monotonic() + 60
+    rerun = run(waits, number_samples(80), workers=2, progress=False)
+    assert _workers(rerun) == Counter({"process": 80})
+    # A pipeline changed in a parameter is another pipeline: it may probe.
+    other = SleepOn(ids=[f"s{i}" for i in range(80)], seconds=0.021)
+    assert _probes(run(other, number_samples(80), workers=2, progress=False)) == 1
+    shutdown_pools()
+
+
+def _probes(result: Any) -> int:
+    """How many times the parent took samples: runs of consecutive indices it ran."""
+    indices = [r.index for r in result.records if r.worker == "parent"]
+    return sum(1 for n, index in enumerate(indices) if n == 0 or indices[n - 1] != index - 1)
 
 
 @pytest.mark.slow
