@@ -11,7 +11,9 @@ W3 is 60 samples, each a 4 MiB float64 array, through ``(a - a.mean()) / a.std()
 2. *Whole runs*: the wall time of a plain loop and of warm ``datamultiproc.run``
    (with and without the parent taking part, and with inputs as files), and the CPU
    time per sample of the parent and of the workers (from ``/proc``), side by side in
-   one process.
+   one process; and, as the ceiling any pool of two processes could reach, two plain
+   loops running at once in two processes, each on its own half of the samples (nothing
+   moves between processes).
 
 Linux only (memory files, ``/proc``). Prints Markdown tables of medians.
 """
@@ -27,6 +29,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import multiprocess
 import numpy as np
 
 import datamultiproc
@@ -155,7 +158,42 @@ def whole_runs(repeats: int) -> list[tuple[str, float, float, float]]:
         )
     shutdown_pools()
     remote_reads.remote_read_available = remote_read_available
+    halves = [_two_loops_at_once(count) for _ in range(repeats)]
+    rows.append(("two plain loops at once, half the samples each", statistics.median(halves), 0, 0))
     return rows
+
+
+def _two_loops_at_once(count: int) -> float:
+    """Wall seconds until both of two processes ran the plain loop over ``count / 2`` samples.
+
+    Each process makes its own inputs and runs the loop once untimed first (memory used
+    and freed before, as in a warm worker); then both start at once.
+    """
+    context = multiprocess.get_context("fork")
+    ready, times = context.Barrier(3), context.Queue()
+    processes = [
+        context.Process(target=_half_loop, args=(count // 2, ready, times)) for _ in range(2)
+    ]
+    for process in processes:
+        process.start()
+    ready.wait()
+    started = time.perf_counter()
+    for _ in processes:
+        times.get()
+    wall = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    return wall
+
+
+def _half_loop(count: int, ready: Any, times: Any) -> None:
+    make, pipeline, _, _ = WORKLOADS["W3"]
+    kept = [pipeline(sample) for sample in make(count)]  # warm: memory used and freed
+    del kept
+    samples = make(count)
+    ready.wait()
+    kept = [pipeline(sample) for sample in samples]
+    times.put(len(kept))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -176,10 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = whole_runs(args.repeats)
     loop = rows[0][1]
     for name, wall, parent, workers in rows:
-        print(
-            f"| {name} | {wall:.3f} | {60 * 4 / wall:,.0f} | {loop / wall:.2f}x "
-            f"| {parent * 1e3:.2f} | {workers * 1e3:.2f} |"
-        )
+        cpu = f"| {parent * 1e3:.2f} | {workers * 1e3:.2f} |" if parent else "| | |"
+        print(f"| {name} | {wall:.3f} | {60 * 4 / wall:,.0f} | {loop / wall:.2f}x {cpu}")
 
 
 if __name__ == "__main__":
