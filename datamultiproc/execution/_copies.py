@@ -4,8 +4,8 @@
 pickling; the sequential and thread backends copy each sample here first. The
 copy is what pydantic's ``model_copy(deep=True)`` makes, with a fast path for
 the values samples usually hold: immutable scalars and strings are shared, lists,
-tuples, dicts and numpy arrays are copied directly, anything else goes through
-``copy.deepcopy``. One memo per sample keeps shared objects shared, as pickling
+tuples, dicts and numpy arrays are copied directly (a read-only array stays read-only,
+as it arrives in a worker), anything else goes through ``copy.deepcopy``. One memo per sample keeps shared objects shared, as pickling
 and ``deepcopy`` do.
 
 Most samples of cheap pipelines hold only immutable values (numbers, strings,
@@ -169,6 +169,10 @@ def _copy(value: Any, memo: dict[int, Any]) -> Any:
             result[_copy(key, memo)] = _copy(item, memo)
     elif kind is np.ndarray and value.dtype.kind != "O":
         result = value.copy(order="K")
+        if not value.flags.writeable:
+            # Read-only as the processor would see it in a plain loop, and in a worker
+            # (pickling keeps the flag): a write into it fails the same way everywhere.
+            result.flags.writeable = False
     else:
         return copy.deepcopy(value, memo)
     memo[id(value)] = result

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 import datamultiproc
-from datamultiproc import Compose
+from datamultiproc import Compose, Processor
+from datamultiproc.exceptions import FailuresWarning
+from datamultiproc.execution import MultiprocessBackend
+from datamultiproc.execution._policy import InlinePolicy
 from tests.helpers import AnySample, Holder, Measure, TileSample, tile_samples
 
 BACKENDS = [
@@ -79,3 +84,43 @@ def test_a_sample_that_cannot_be_copied_fails_with_a_clear_message() -> None:
         result = datamultiproc.run(Holder(), samples, backend="sequential", progress=False)
     assert [f.sample_id for f in result.failures] == ["a"]
     assert "cannot copy the sample (TypeError: no copies of this)" in result.failures[0].message
+
+
+class _WriteInto(Processor):
+    """Writes into its sample's array in place; records whether it could."""
+
+    def process(self, sample: AnySample) -> AnySample:
+        sample.payload[0] = -1  # type: ignore[index]
+        return sample
+
+
+@pytest.mark.parametrize("backend", [*BACKENDS, "parent"])
+def test_a_read_only_input_array_is_read_only_for_the_processor_on_every_backend(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In a plain loop the processor gets the caller's read-only array, and a worker gets
+    # it read-only too (pickling keeps the flag); the copies of the in-process backends
+    # and of the parent must not make it writable: a write would then succeed or fail
+    # depending on which process ran the sample.
+    locked = np.arange(1 << 17, dtype=np.float64)  # 1 MiB: the shared-memory path
+    locked.flags.writeable = False
+    small = np.frombuffer(b"\x01" * 64, dtype=np.uint8)  # read-only from the start
+    samples = [AnySample(id=f"s{i}", payload=(locked if i % 2 else small)) for i in range(8)]
+    chosen: Any = backend
+    if backend == "parent":  # the process backend's parent runs every sample itself
+        chosen = MultiprocessBackend(2)
+
+        def every_sample(policy: InlinePolicy) -> int:
+            policy.active = True
+            return 8
+
+        monkeypatch.setattr(InlinePolicy, "chunk_size", every_sample)
+        monkeypatch.setattr(InlinePolicy, "needs_workers", property(lambda policy: False))
+        monkeypatch.setattr(InlinePolicy, "deadline", lambda policy, size, started: float("inf"))
+    with pytest.warns(FailuresWarning, match="8 of 8"):
+        result = datamultiproc.run(_WriteInto(), samples, backend=chosen, workers=2, progress=False)
+    assert all("read-only" in f.message for f in result.failures)
+    if backend == "parent":
+        assert {r.worker for r in result.records} == {"parent"}
+    assert locked[0] == 0
+    assert small[0] == 1
