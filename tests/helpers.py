@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from datamultiproc import BaseSample, Processor
 
@@ -364,3 +366,51 @@ def memfds(pid: int | str = "self") -> int:
     with open(f"/proc/{pid}/maps") as maps:
         count += sum("memfd:datamultiproc" in line for line in maps)
     return count
+
+
+# --- samples that share objects (each must still own its own copy in a worker) -----------
+
+
+class Part(BaseModel):
+    """A nested model a sample holds (``object`` fields keep the instance given)."""
+
+    items: list[int] = []
+
+
+class SharingSample(BaseSample):
+    """Parts a caller may hand several samples at once: pydantic keeps them as given."""
+
+    image: Any = None
+    tags: Any = None
+    meta: Any = None
+    nested: Any = None
+    seen: float = 0.0
+
+
+def sharing_samples(count: int, *, shape: tuple[int, ...] = (64,)) -> list[SharingSample]:
+    """``count`` samples built around one array, one list, one dict and one nested model."""
+    image = np.ones(shape)
+    tags = ["raw"]
+    meta = {"source": "camera"}
+    nested = Part(items=[0])
+    return [
+        SharingSample(id=f"v{i}", image=image, tags=tags, meta=meta, nested=nested)
+        for i in range(count)
+    ]
+
+
+class ChangeInPlace(Processor):
+    """Changes every part of its sample in place, then notes what it sees."""
+
+    def process(self, sample: SharingSample) -> SharingSample:
+        sample.image *= 2
+        sample.tags.append("seen")
+        sample.meta["count"] = sample.meta.get("count", 0) + 1
+        sample.nested.items.append(1)
+        sample.seen = (
+            float(sample.image.sum())
+            + 1000 * len(sample.tags)
+            + 10_000 * sample.meta["count"]
+            + 100_000 * len(sample.nested.items)
+        )
+        return sample

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel
 
-__all__ = ["copy_sample"]
+__all__ = ["copy_sample", "immutable"]
 
 _T = TypeVar("_T")
 _ATOMIC = frozenset({int, float, str, bool, bytes, complex, type(None)})
@@ -70,7 +70,7 @@ _type_attribute = type.__getattribute__
 def copy_sample(sample: _T) -> _T:
     """Return a deep copy of a pydantic model, like ``model_copy(deep=True)``.
 
-    When every field value is immutable (see :func:`_immutable`) or a list of
+    When every field value is immutable (see :func:`immutable`) or a list of
     immutable values that no other field holds too (the copy must keep it shared),
     a shallow copy with those lists copied is that deep copy. This runs per sample
     before a tiny step, so the check is written out in one loop.
@@ -85,7 +85,7 @@ def copy_sample(sample: _T) -> _T:
         if kind in _ATOMIC:
             continue
         if kind is not list:
-            if _immutable(value):
+            if immutable(value):
                 continue
             return _deep_copy_sample(sample)
         for item in value:
@@ -95,7 +95,7 @@ def copy_sample(sample: _T) -> _T:
                 kind is tuple and len(item) == 2 and type(item[0]) is str and type(item[1]) is str
             ):
                 continue
-            if not _immutable(item):
+            if not immutable(item):
                 return _deep_copy_sample(sample)
         if first is None:
             first = value
@@ -122,14 +122,14 @@ def _held_before(value: Any, name: str, state: dict[str, Any]) -> bool:
     return False
 
 
-def _immutable(value: Any) -> bool:
+def immutable(value: Any) -> bool:
     """Whether nothing can change ``value`` or anything in it (so a copy may share it)."""
     kind = type(value)
     if kind in _IMMUTABLE or isinstance(value, enum.Enum):  # deepcopy keeps enum members
         return True
     if kind is tuple or kind is frozenset:
         for item in value:  # noqa: SIM110 (a plain loop: all() over a generator costs more)
-            if type(item) not in _ATOMIC and not _immutable(item):
+            if type(item) not in _ATOMIC and not immutable(item):
                 return False
         return True
     return False

@@ -37,6 +37,7 @@ from datamultiproc.execution._codec import (
 )
 from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._heap import keep_freed_memory, release_if_idle
+from datamultiproc.execution._isolation import own_objects
 from datamultiproc.execution._lifeline import Lifeline, watch_parent
 from datamultiproc.execution._reloads import ReloadError, follow, note_imports
 from datamultiproc.execution._remote import RemoteReadError
@@ -191,6 +192,7 @@ class _WorkerState:
         params = self.params.setdefault(key, {})
         base = 3 * slot
         progress[base] = seq
+        own_objects(items)
         for position in range(len(items)):
             # The parent reads these to know which sample a dead or stuck worker held.
             progress[base + 2] = time.monotonic()
@@ -269,6 +271,7 @@ def run_payload(key: bytes, blob: bytes, payload: bytes, code: bytes = b"") -> t
     strings: dict[str, str] = {}
     params = _PAYLOAD_STATE.params.setdefault(key, {})
     items = pickle.loads(payload)
+    own_objects(items)
     outcomes = []
     for position in range(len(items)):
         index, state = items[position]
