@@ -16,7 +16,8 @@ The hierarchy::
     DatamultiprocWarning(UserWarning)
     ├── CacheWarning                    a cache entry was recomputed or cannot be keyed
     ├── FailuresWarning                 a run finished with failed samples
-    └── MixedConfigurationsWarning      a Save folder holds files of several configurations
+    ├── MixedConfigurationsWarning      a Save folder holds files of several configurations
+    └── ReusedInputWarning              a lazy input handed two samples one mutable object
 
 Wrong arguments raise plain ``ValueError`` or ``TypeError`` naming the argument.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "MixedConfigurationsWarning",
     "NotPicklableError",
     "ProcessingError",
+    "ReusedInputWarning",
     "StorageError",
     "TableError",
     "WorkerLostError",
@@ -213,3 +215,12 @@ class FailuresWarning(DatamultiprocWarning):
 
 class MixedConfigurationsWarning(DatamultiprocWarning):
     """A Save folder holds files written by other pipeline configurations; they were left out."""
+
+
+class ReusedInputWarning(DatamultiprocWarning):
+    """Consecutive samples of a lazy input (a generator) hold one mutable object.
+
+    If the input refills that object for every sample (a generator reusing one buffer),
+    samples read ahead but not yet run see only its last contents, on every backend
+    but ``"sequential"``: yield a new object per sample.
+    """

@@ -5,6 +5,12 @@ Any other iterable is read lazily, one item at a time (no read-ahead: a generato
 large samples holds only the samples in flight): a bad item there becomes a failed
 outcome (so the samples already processed are not lost) and is never run.
 
+A lazy input is read ahead (chunks go to workers before they run), so a generator
+that refills one object for every sample (a buffer it reuses) would hand every
+sample still waiting the last contents: when two consecutive samples hold one
+mutable object, :class:`~datamultiproc.exceptions.ReusedInputWarning` says so,
+once per run (samples that share an object they never change are fine).
+
 Repeated ids matter where they would overwrite each other's files: a pipeline with a
 :class:`~datamultiproc.Cache` or :class:`~datamultiproc.Save` step (a repeated id
 there would even be served the first sample's cache entry). For such a pipeline the
@@ -18,11 +24,14 @@ a repeated id overwrites nothing, and remembering every id would grow without bo
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Sized
 from typing import Any
 
 from datamultiproc.core import BaseSample, FailureRecord, SampleRecord
+from datamultiproc.exceptions import ReusedInputWarning
+from datamultiproc.execution._copies import immutable
 from datamultiproc.execution._job import Item, Outcome
 
 __all__ = ["InputReader"]
@@ -41,6 +50,9 @@ class InputReader:
         The number of items of an input without a length, if known (for progress).
     check_ids
         Check that the ids of a lazy input are unique (lists and tuples always are).
+    check_reuse
+        Warn when consecutive samples of a lazy input hold one mutable object (for
+        backends that read ahead).
 
     Attributes
     ----------
@@ -54,7 +66,12 @@ class InputReader:
     """
 
     def __init__(
-        self, samples: Iterable[Any], *, total: int | None = None, check_ids: bool = True
+        self,
+        samples: Iterable[Any],
+        *,
+        total: int | None = None,
+        check_ids: bool = True,
+        check_reuse: bool = True,
     ) -> None:
         self.rejected: deque[Outcome] = deque()
         self.total = len(samples) if isinstance(samples, Sized) else total
@@ -63,13 +80,16 @@ class InputReader:
             _check_all(samples)
             self._items: Iterator[Item] = enumerate(samples)
         else:
-            self._items = self._read_lazily(iter(samples), check_ids)
+            self._items = self._read_lazily(iter(samples), check_ids, check_reuse)
 
     def __iter__(self) -> Iterator[Item]:
         return self._items
 
-    def _read_lazily(self, source: Iterator[Any], check_ids: bool) -> Iterator[Item]:
+    def _read_lazily(
+        self, source: Iterator[Any], check_ids: bool, check_reuse: bool
+    ) -> Iterator[Item]:
         seen = _SeenIds() if check_ids else None
+        reuse = _ReuseCheck() if check_reuse else None
         try:
             for index, item in enumerate(source):
                 if not isinstance(item, BaseSample):
@@ -77,6 +97,8 @@ class InputReader:
                 elif seen is not None and seen.repeated(item.id):
                     self._reject(index, item.id, "ValueError", _duplicate(item.id))
                 else:
+                    if reuse is not None and reuse.found(item):
+                        reuse = None  # once per run
                     yield index, item
         finally:
             if seen is not None:
@@ -86,6 +108,46 @@ class InputReader:
         record = SampleRecord(index, sample_id, "main", "failed", ())
         failure = FailureRecord(index, sample_id, None, error_type, message, message, "main")
         self.rejected.append(Outcome(index, None, record, failure))
+
+
+_ATOMIC = frozenset({int, float, str, bool, bytes, type(None)})
+
+
+class _ReuseCheck:
+    """Whether a sample holds a mutable object the sample read before it held too."""
+
+    def __init__(self) -> None:
+        self.previous: BaseSample | None = None  # kept alive: its objects' ids stay unique
+        self.held: dict[int, str] = {}
+
+    def found(self, sample: BaseSample) -> bool:
+        """Note ``sample``; warn and return ``True`` if it shares an object with the last one."""
+        held = {}
+        for name, value in sample.__dict__.items():
+            if type(value) not in _ATOMIC and not immutable(value):
+                held[id(value)] = name
+        shared = next((key for key in held if key in self.held), None)
+        if shared is not None and self.previous is not None:
+            warnings.warn(
+                _reused(self.previous, sample, held[shared], shared),
+                ReusedInputWarning,
+                stacklevel=2,
+            )
+            return True
+        self.previous, self.held = sample, held
+        return False
+
+
+def _reused(previous: BaseSample, sample: BaseSample, field: str, key: int) -> str:
+    kind = type(sample.__dict__[field]).__name__
+    return (
+        f"samples {previous.id!r} and {sample.id!r} of the input hold the same {kind} object "
+        f"(field {field!r}). If the input refills one object for every sample (a generator "
+        "reusing a buffer), the samples read ahead but not yet run see only its last "
+        "contents, on every backend but 'sequential': yield a new object per sample (e.g. "
+        f"{field}.copy()). Samples sharing an object they never change are fine: pass them "
+        "as a list, or filter this warning (datamultiproc.exceptions.ReusedInputWarning)."
+    )
 
 
 class _SeenIds:

@@ -258,7 +258,13 @@ class _Session:
             msg = f"timeout= needs backend='process'; backend {self.backend.name!r} cannot stop a sample"
             raise ValueError(msg)
         pipeline = _as_pipeline(pipeline)
-        self.reader = InputReader(samples, total=options.total, check_ids=_stores_files(pipeline))
+        self.reader = InputReader(
+            samples,
+            total=options.total,
+            check_ids=_stores_files(pipeline),
+            # The sequential backend copies each sample before reading the next one.
+            check_reuse=self.backend.name != "sequential",
+        )
         self.job = Job(
             pipeline=pipeline,
             stop=threading.Event(),
