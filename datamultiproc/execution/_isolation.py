@@ -30,6 +30,9 @@ from datamultiproc.execution._copies import copy_sample, immutable
 __all__ = ["own_objects"]
 
 _ATOMIC = frozenset({int, float, str, bool, bytes, complex, type(None)})
+# Items of a list that hold nothing mutable; a tuple here is a history entry (str, str)
+# or the like: checked whole below when it holds anything else.
+_PLAIN = _ATOMIC
 
 
 def own_objects(items: list[Any]) -> int:
@@ -56,7 +59,18 @@ def own_objects(items: list[Any]) -> int:
     for position, (index, state) in enumerate(items):
         _, values, fields_set, extra, private = state
         mine = {id(fields_set)}  # pydantic adds to it when a field is assigned
-        _note_mutable((values, extra, private), mine)
+        for value in values.values():
+            kind = type(value)
+            if kind in _ATOMIC:
+                continue
+            if kind is list and all(type(item) in _PLAIN for item in value):
+                mine.add(id(value))  # numbers, strings, history entries: the usual sample
+                continue
+            _note_mutable(value, mine)
+        for part in (extra, private):
+            if part:
+                for value in part.values():
+                    _note_mutable(value, mine)
         if mine.isdisjoint(seen):
             seen |= mine
         else:
@@ -65,9 +79,9 @@ def own_objects(items: list[Any]) -> int:
     return replaced
 
 
-def _note_mutable(roots: tuple[Any, ...], found: set[int]) -> None:
-    """Add to ``found`` the id of every mutable object reachable from ``roots``' containers."""
-    pending: list[Any] = [value for root in roots if root is not None for value in root.values()]
+def _note_mutable(root: Any, found: set[int]) -> None:
+    """Add to ``found`` the id of every mutable object reachable from ``root`` through containers."""
+    pending: list[Any] = [root]
     while pending:
         value = pending.pop()
         kind = type(value)
