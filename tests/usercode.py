@@ -33,6 +33,32 @@ class Scale(Processor):
 """
 
 
+# A module whose code reads data globals (a dict, a number, an array) and a lock.
+DATA_SOURCE = """
+import threading
+
+import numpy as np
+
+from datamultiproc import Processor
+
+TABLE = {"add": 1}
+THRESHOLD = 0.5
+ARRAY = np.array([1.0, 2.0])
+LOCK = threading.Lock()  # read too, but cannot travel: each worker keeps its own
+
+
+def lookup(value):
+    with LOCK:
+        return value * 1000 + TABLE["add"] * 100 + int(THRESHOLD * 10) + int(ARRAY.sum())
+
+
+class Look(Processor):
+    def process(self, sample):
+        sample.data = lookup(sample.data)
+        return sample
+"""
+
+
 @contextmanager
 def user_module(folder: Path, source: str = "") -> Iterator[tuple[ModuleType, Path]]:
     """Write ``SOURCE`` (or ``source``) as a uniquely named module in ``folder``; import it."""

@@ -38,6 +38,7 @@ from datamultiproc.core import BaseSample, Processor
 from datamultiproc.exceptions import NotPicklableError
 from datamultiproc.execution import _remote as remote_reads
 from datamultiproc.execution import _transport as transport
+from datamultiproc.execution._moduledata import collect as collect_module_data
 
 __all__ = [
     "Encoded",
@@ -347,13 +348,17 @@ def describe_unpicklable(sample: Any, exc: BaseException) -> NotPicklableError:
 def encode_pipeline(pipeline: Processor) -> tuple[bytes, bytes]:
     """Pickle a pipeline once per run; return ``(key, blob)``, the key naming its content.
 
+    The blob holds the pipeline and the data of the user's modules its code reads
+    (see ``_moduledata``; :func:`~._moduledata.load_pipeline` reads it back), so the
+    key changes when either does.
+
     Raises
     ------
     NotPicklableError
         If a processor holds something that cannot be pickled; names the field.
     """
     try:
-        blob = cloudpickle.dumps(pipeline, protocol=5)
+        blob = cloudpickle.dumps((pipeline, collect_module_data(pipeline)), protocol=5)
     except Exception as exc:
         raise _describe_bad_processor(pipeline, exc) from exc
     return hashlib.blake2b(blob, digest_size=16).digest(), blob

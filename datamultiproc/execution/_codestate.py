@@ -18,12 +18,15 @@ import os
 import sys
 import sysconfig
 
-__all__ = ["CodeState", "code_state"]
+__all__ = ["CodeState", "code_state", "file_unchanged_since_loaded"]
 
 CodeState = tuple[tuple[str, int, int, int], ...]  # (name, id(module), mtime_ns, size)
 
 _LIBRARY_MODULES = ("datamultiproc", "__main__", "__mp_main__")
 _classified: dict[str, tuple[int, str | None]] = {}  # name -> (id(module), user file or None)
+# name -> (id(module), id(module.__spec__), mtime_ns, size) when first seen here, or
+# reloaded (a reload gives the module a new spec): the file the module was loaded from.
+_loaded: dict[str, tuple[int, int, int, int]] = {}
 
 
 def code_state() -> CodeState:
@@ -45,9 +48,38 @@ def code_state() -> CodeState:
         except OSError:
             state.append((name, id(module), -1, -1))
             continue
+        _note_loaded(name, module, stat)
         state.append((name, id(module), stat.st_mtime_ns, stat.st_size))
     state.sort()
     return tuple(state)
+
+
+def file_unchanged_since_loaded(name: str) -> bool:
+    """Whether module ``name``'s file is as it was when this process loaded it.
+
+    ``False`` after the file was edited on disk but not reloaded here. Known from the
+    first time this process looked at the module (every run does, see
+    :func:`code_state`); a module without a file counts as unchanged.
+    """
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None)
+    if module is None or not isinstance(path, str):
+        return True
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return True
+    return _note_loaded(name, module, stat)
+
+
+def _note_loaded(name: str, module: object, stat: os.stat_result) -> bool:
+    """Remember the file state a module was first seen (or reloaded) with; compare with it."""
+    ident = (id(module), id(getattr(module, "__spec__", None)))
+    known = _loaded.get(name)
+    if known is None or known[:2] != ident:
+        _loaded[name] = (*ident, stat.st_mtime_ns, stat.st_size)
+        return True
+    return known[2:] == (stat.st_mtime_ns, stat.st_size)
 
 
 def _user_file(name: str, module: object) -> str | None:

@@ -24,7 +24,6 @@ a sample whose worker died (it might take the parent down too).
 from __future__ import annotations
 
 import math
-import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from datamultiproc.execution._codestate import CodeState, code_state
 from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._firstrun import transfer_seconds
 from datamultiproc.execution._job import Outcome, to_outcome
+from datamultiproc.execution._moduledata import load_pipeline
 from datamultiproc.execution._plainstep import plain_steps, run_plain_chain
 from datamultiproc.execution._policy import InlinePolicy
 from datamultiproc.execution._worker import (
@@ -85,7 +85,7 @@ class ParentRunner:
         kept = _KEPT.pop(self.key, None)
         code = code_state()
         if kept is None or kept[3] != code:
-            pipeline = pickle.loads(self.blob)
+            pipeline, _ = load_pipeline(self.blob)  # its module data: this process's own
             kept = (pipeline, prepare_pipeline(pipeline), {}, code)
         self.pipeline, self.setup_error, self.params, self.code = kept
 

@@ -39,6 +39,7 @@ from datamultiproc.execution._copies import copy_sample
 from datamultiproc.execution._heap import keep_freed_memory, release_if_idle
 from datamultiproc.execution._isolation import own_objects
 from datamultiproc.execution._lifeline import Lifeline, watch_parent
+from datamultiproc.execution._moduledata import ModuleData, load_pipeline
 from datamultiproc.execution._reloads import ReloadError, follow, note_imports
 from datamultiproc.execution._remote import RemoteReadError
 from datamultiproc.execution._transport import Recycler, send_fds
@@ -161,10 +162,24 @@ class _WorkerState:
         # key -> (pipeline, setup failure); the pipeline is None if it could not be loaded.
         self.pipelines: OrderedDict[bytes, tuple[Any, RawFailure | None]] = OrderedDict()
         self.params: dict[bytes, dict[int, Any]] = {}  # parameter-text memos per pipeline
+        self.module_data: dict[bytes, ModuleData] = {}  # what each pipeline's code reads
+        self.applied: bytes | None = None  # whose module data the modules hold now
+
+    def use(self, key: bytes) -> None:
+        """Before running pipeline ``key``: give the user's modules the data it was sent with.
+
+        Another pipeline (or an earlier version of this one) may have set them since.
+        """
+        if self.applied != key:
+            self.applied = key
+            self.module_data.get(key, ModuleData()).apply()
 
     def load(self, key: bytes, blob: bytes) -> None:
         try:
-            pipeline = pickle.loads(blob)
+            pipeline, data = load_pipeline(blob)
+            self.module_data[key] = data
+            data.apply()  # setup() may read them too
+            self.applied = key
         except Exception as exc:
             # E.g. a processor class whose module the worker cannot import.
             failure = raw_failure(exc)
@@ -176,6 +191,7 @@ class _WorkerState:
         while len(self.pipelines) > _KEPT_PIPELINES:
             dropped, _ = self.pipelines.popitem(last=False)
             self.params.pop(dropped, None)
+            self.module_data.pop(dropped, None)
 
     def run_chunk(
         self,
@@ -192,6 +208,7 @@ class _WorkerState:
         params = self.params.setdefault(key, {})
         base = 3 * slot
         progress[base] = seq
+        self.use(key)
         own_objects(items)
         for position in range(len(items)):
             # The parent reads these to know which sample a dead or stuck worker held.
@@ -268,6 +285,7 @@ def run_payload(key: bytes, blob: bytes, payload: bytes, code: bytes = b"") -> t
             _PAYLOAD_STATE.load(key, blob)
             note_imports()  # the modules unpickling imported, as they are now
         pipeline, setup_error = _PAYLOAD_STATE.pipelines[key]
+        _PAYLOAD_STATE.use(key)
     strings: dict[str, str] = {}
     params = _PAYLOAD_STATE.params.setdefault(key, {})
     items = pickle.loads(payload)

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from datamultiproc.core import BaseSample, Processor
+from datamultiproc.core import BaseSample, Processor, walk
 from datamultiproc.storage._bytecode import CodeNames, code_names
 from datamultiproc.storage._fingerprint import Fingerprinter, class_identity
 from datamultiproc.storage._origins import Origin, module_origin
 
-__all__ = ["Dependency", "FunctionCheck", "KeyParts", "display_value"]
+__all__ = ["Dependency", "FunctionCheck", "KeyParts", "data_reads", "display_value"]
 
 #: A name the key read: (namespace, name, value seen). The key holds while each is unchanged.
 Dependency = tuple[Mapping[str, Any], str, Any]
@@ -62,11 +62,18 @@ class KeyParts:
         Functions whose code was read; the key holds while their code objects are the same.
     unstable
         Paths of values that have no stable representation (keyed by type only).
+    data_reads
+        The data globals the code reads (not code, not state it writes): the namespace
+        (a module's or a notebook's globals), the name, and the value seen.
     """
+
+    #: Follow the code of a class with ``cache_version`` too (for :attr:`data_reads`).
+    follow_pinned = False
 
     def __init__(self) -> None:
         self.parts: dict[str, str] = {}
         self.dependencies: list[Dependency] = []
+        self.data_reads: list[Dependency] = []
         self.functions: list[FunctionCheck] = []
         self.unstable: list[str] = []
         self._digests: dict[str, str] = {}
@@ -99,7 +106,7 @@ class KeyParts:
         self._prefix = prefix
         cls = type(processor)
         self.add("processor", _digest(class_identity(cls)), class_identity(cls))
-        self._follow = cls.cache_version is None
+        self._follow = cls.cache_version is None or self.follow_pinned
         if self._follow:
             self._enqueue(cls, f"class {cls.__qualname__}")
             self._sample_schema(cls)
@@ -218,7 +225,7 @@ class KeyParts:
                 if chain[0] == name:
                     self._chain(fingerprinter, target, chain, function)
             return
-        self._target(fingerprinter, target, name, name in names.written, function)
+        self._target(fingerprinter, target, name, name in names.written, function, namespace)
 
     def _chain(
         self,
@@ -240,7 +247,7 @@ class KeyParts:
                 isinstance(target, types.ModuleType)
                 and module_origin(target.__name__).kind == "user"
             ):
-                self._target(fingerprinter, target, dotted, False, function)
+                self._target(fingerprinter, target, dotted, False, function, namespace, attr)
                 return
 
     def _target(
@@ -250,6 +257,8 @@ class KeyParts:
         name: str,
         written: bool,
         function: types.FunctionType,
+        namespace: Mapping[str, Any],
+        attr: str | None = None,
     ) -> None:
         reference = self.code_reference(target)
         if reference is not None:
@@ -261,6 +270,7 @@ class KeyParts:
         else:
             where = "" if function.__module__ in _MAIN_MODULES else f"{function.__module__}."
             path = f"global {where}{name}"
+            self.data_reads.append((namespace, name if attr is None else attr, target))
             self.add(path, self._value_digest(target, path), None)
             fingerprinter.token("data", name)
 
@@ -316,6 +326,32 @@ class KeyParts:
             else:
                 fingerprinter.token("attr", name)
                 fingerprinter.value(attr, f"{cls.__qualname__}.{name}")
+
+
+def data_reads(pipeline: Processor) -> list[Dependency]:
+    """Return the data globals the code of ``pipeline``'s steps reads, as a Cache keys them.
+
+    The walk of a cache key (code followed into the user's own functions, classes and
+    modules), without hashing anything, and into classes with ``cache_version`` too.
+    Each entry is ``(namespace, name, value)``; a name read twice appears once.
+    """
+    reads = _DataReads()
+    for position in walk(pipeline):
+        reads.processor(position.step, "")
+    seen: set[tuple[int, str]] = set()
+    unique = []
+    for namespace, name, value in reads.data_reads:
+        if (id(namespace), name) not in seen:
+            seen.add((id(namespace), name))
+            unique.append((namespace, name, value))
+    return unique
+
+
+class _DataReads(KeyParts):
+    follow_pinned = True
+
+    def _value_digest(self, value: Any, path: str) -> str:
+        return ""  # only the names are wanted, not the data's digest
 
 
 def display_value(value: Any) -> str | None:

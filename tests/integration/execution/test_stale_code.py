@@ -118,11 +118,12 @@ def test_the_parents_kept_pipeline_is_not_reused_after_an_edit(
     unchanged.prepare()
     assert unchanged.pipeline is kept  # nothing changed: reused
     unchanged.release(keep=True)
-    module = _edit(path, module, factor=3, extra="\n        sample.data = sample.data + 1")
+    # Only code changes (a changed FACTOR would travel with the pipeline, changing its key).
+    module = _edit(path, module, factor=2, extra="\n        sample.data = sample.data + 1")
     edited_key, edited_blob = encode_pipeline(module.Scale())
     assert edited_key == key
     second = ParentRunner(edited_key, edited_blob)
-    assert second.run([(0, number_samples(2)[1])])[0].sample.data == 4  # type: ignore[union-attr]
+    assert second.run([(0, number_samples(2)[1])])[0].sample.data == 3  # type: ignore[union-attr]
     second.release(keep=False)
 
 

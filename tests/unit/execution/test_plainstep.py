@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import threading
 from typing import Any, cast
 
@@ -14,6 +13,7 @@ from datamultiproc.exceptions import ProcessingError
 from datamultiproc.execution._codec import encode_pipeline
 from datamultiproc.execution._inline import PARENT, ParentRunner
 from datamultiproc.execution._job import Outcome, to_outcome
+from datamultiproc.execution._moduledata import load_pipeline
 from datamultiproc.execution._plainstep import plain_steps, run_plain_chain, run_plain_step
 from datamultiproc.execution._worker import run_sample
 from tests.helpers import (
@@ -116,7 +116,7 @@ def _comparable(outcome: Outcome) -> tuple[Any, ...]:
 
 def _as_a_worker(pipeline: Processor, samples: list[Any]) -> list[Outcome]:
     """What the workers' code makes of the samples: run_sample, one memo for the run."""
-    own = pickle.loads(encode_pipeline(pipeline)[1])
+    own, _ = load_pipeline(encode_pipeline(pipeline)[1])
     params: dict[int, Any] = {}
     return [
         to_outcome(run_sample(own, index, sample, None, params, copy_input=True), PARENT)

@@ -1,0 +1,145 @@
+"""Data of the user's own modules travels with the pipeline: warm workers never read it stale.
+
+A worker imports ``utils.py`` once (or inherits it at a fork). A notebook that later
+sets ``utils.THRESHOLD = 0.7``, or changes ``utils.TABLE["a"] = 2`` in place, does not
+change the worker's copy, and a warm worker (or a spawned one, which imports the
+file afresh) would go on reading the old value without a word, where the sequential
+backend reads the new one. So the pipeline carries, by value, the data globals of
+the user's own modules that its code reads, found the way a Cache finds them (see
+``storage._parts.data_reads``): plain data only (numbers, strings, containers, numpy
+arrays, pandas objects, pydantic models, dataclasses), each pickled on its own. A
+value of another type (a loaded model, a connection), one that cannot be pickled, and
+the data of a module whose file was edited on disk but not reloaded here (workers then
+run what the file says, see ``_reloads``) stay as each worker has them. A changed
+value changes the pipeline's bytes, hence its key: workers set the pipeline up again,
+and before running its samples set those globals to the values sent
+(:meth:`ModuleData.apply`). Globals of a notebook's ``__main__`` travel with the code
+already (cloudpickle sends them by value).
+
+The calling process never applies them (its modules hold the originals), nor does
+any worker running inside it (a Dask cluster of threads).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import fractions
+import importlib
+import os
+import pathlib
+import pickle
+import sys
+from typing import Any, NamedTuple
+
+import cloudpickle
+import numpy as np
+from pydantic import BaseModel
+
+from datamultiproc.core import Processor
+from datamultiproc.execution._codestate import file_unchanged_since_loaded
+from datamultiproc.storage._parts import data_reads
+
+__all__ = ["ModuleData", "collect", "load_pipeline"]
+
+_MAIN_MODULES = frozenset({"__main__", "__mp_main__"})
+_PLAIN = (
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    bytearray,
+    list,
+    tuple,
+    dict,
+    set,
+    frozenset,
+    range,
+    type(None),
+    decimal.Decimal,
+    fractions.Fraction,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    pathlib.PurePath,
+    enum.Enum,
+    np.ndarray,
+    np.generic,
+    BaseModel,
+)
+
+
+class ModuleData(NamedTuple):
+    """Module globals to set in a worker: ``(module, name, pickled value)`` each."""
+
+    values: tuple[tuple[str, str, bytes], ...] = ()
+    sender: int = 0  # the calling process's pid: it never applies them
+
+    def apply(self) -> None:
+        """Set each global to the value sent (not in the calling process).
+
+        A module the worker cannot import, or a value it cannot unpickle, is left as
+        the worker has it.
+        """
+        if os.getpid() == self.sender:
+            return
+        for module_name, name, data in self.values:
+            module = sys.modules.get(module_name)
+            try:
+                if module is None:
+                    module = importlib.import_module(module_name)
+                value = pickle.loads(data)
+            except Exception:
+                continue
+            setattr(module, name, value)
+
+
+def collect(pipeline: Processor) -> ModuleData:
+    r"""Return the data globals of the user's own modules that ``pipeline``'s code reads.
+
+    Examples
+    --------
+    >>> import sys, types
+    >>> settings = sys.modules["settings_example"] = types.ModuleType("settings_example")
+    >>> exec(
+    ...     "from datamultiproc import Processor\n"
+    ...     "THRESHOLD = 0.5\n"
+    ...     "class Flag(Processor):\n"
+    ...     "    def process(self, sample):\n"
+    ...     "        sample.flag = sample.value > THRESHOLD\n"
+    ...     "        return sample\n",
+    ...     settings.__dict__,
+    ... )
+    >>> [(module, name) for module, name, _ in collect(settings.Flag()).values]
+    [('settings_example', 'THRESHOLD')]
+    """
+    values = []
+    for namespace, name, value in data_reads(pipeline):
+        module = namespace.get("__name__")
+        if not isinstance(module, str) or module in _MAIN_MODULES or not _plain(value):
+            continue
+        if not file_unchanged_since_loaded(module):
+            continue  # edited on disk, not reloaded here: workers follow the file (_reloads)
+        try:
+            data = cloudpickle.dumps(value, protocol=5)
+        except Exception:
+            continue
+        values.append((module, name, data))
+    return ModuleData(tuple(values), os.getpid())
+
+
+def load_pipeline(blob: bytes) -> tuple[Processor, ModuleData]:
+    """Unpickle what ``encode_pipeline`` made: the pipeline and the module data it reads."""
+    pipeline, data = pickle.loads(blob)
+    return pipeline, data
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return True
+    return type(value).__module__.partition(".")[0] == "pandas"
