@@ -26,18 +26,23 @@ register_runner(run, imap)
 
 
 def __getattr__(name: str) -> Any:
-    # The process backend imports multiprocess: only when asked for, so that
-    # ``import datamultiproc`` stays light.
+    # The process and Dask backends import multiprocess and cloudpickle: only when asked
+    # for, so that ``import datamultiproc`` stays light.
     if name == "MultiprocessBackend":
         from datamultiproc.execution._multiprocess import MultiprocessBackend
 
         return MultiprocessBackend
+    if name == "DaskBackend":
+        from datamultiproc.execution._dask import DaskBackend
+
+        return DaskBackend
     msg = f"module {__name__!r} has no attribute {name!r}"
     raise AttributeError(msg)
 
 
 __all__ = [
     "Backend",
+    "DaskBackend",
     "Job",
     "MultiprocessBackend",
     "Outcome",

@@ -32,6 +32,10 @@ How a run goes:
   ``KilledWorker``. The samples of such a chunk are then rerun one at a time with
   nothing else of the run in flight, so the sample that kills its worker ends as a
   failure record and its chunk-mates complete.
+- When moving a sample costs more than processing it, the client runs samples itself,
+  as the process backend's parent does (see :mod:`._dask_inline`): never for pipelines
+  with Cache or Save steps, never with ``inline=False``, and only once the workers'
+  first chunks of the run are back.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from datamultiproc.execution._codec import (
     encode_samples,
     restore_sample,
 )
+from datamultiproc.execution._dask_inline import ClientShare
 from datamultiproc.execution._dask_worker import ClassTablePlugin, PipelinePlugin, run_chunk
 from datamultiproc.execution._feeder import ChunkFeeder
 from datamultiproc.execution._job import Item, Job, Outcome, to_outcome, usable_cores
@@ -74,6 +79,10 @@ _MIN_SECONDS = 0.02  # the tail's chunks: smaller ones cost more in round trips 
 # tiny samples must be large for that to matter little.
 _MAX_CHUNK = 4096
 _WAIT_SECONDS = 0.1  # how often a waiting run looks at its stop flag
+# Worker time of a chunk while the client may still take part: large enough that a task's
+# fixed cost does not hide the workers' pace, small enough that the first chunks do not
+# carry much of the input away before the client's probe.
+_MEASURE_SECONDS = 0.005
 
 
 def dask_backend(backend: Any, workers: int | None) -> DaskBackend:
@@ -92,6 +101,14 @@ class DaskBackend:
     workers
         At most this many chunks run at once; ``None`` (default): one per worker thread
         of the cluster when the run starts.
+    inline
+        ``True`` (default): when samples cost less to process than to move to a worker,
+        the client runs them itself, as ``MultiprocessBackend(inline=True)`` does (on
+        copies, with a copy of the pipeline; their records name the worker
+        ``"parent"``), once the workers' first chunks of the run are back and unless a
+        worker died during the run. Never for a pipeline with Cache or Save steps (the
+        client may not see the cluster's directories). ``False``: every sample on the
+        cluster (e.g. for code that may crash the interpreter).
 
     Raises
     ------
@@ -99,11 +116,20 @@ class DaskBackend:
         If ``distributed`` is not installed.
     ValueError
         If there is no current client, or the client is asynchronous.
+
+    Examples
+    --------
+    >>> from distributed import Client  # doctest: +SKIP
+    >>> from datamultiproc.execution import DaskBackend  # doctest: +SKIP
+    >>> backend = DaskBackend(Client(), inline=False)  # doctest: +SKIP
+    >>> result = pipeline.run(samples, backend=backend)  # doctest: +SKIP
     """
 
     name = "dask"
 
-    def __init__(self, client: Any = None, *, workers: int | None = None) -> None:
+    def __init__(
+        self, client: Any = None, *, workers: int | None = None, inline: bool = True
+    ) -> None:
         distributed = _import_distributed()
         if client is None:
             try:
@@ -124,6 +150,7 @@ class DaskBackend:
         self.client = client
         threads = sum(client.nthreads().values())
         self.workers = workers or threads or usable_cores()
+        self.inline = inline
 
     def map(self, job: Job, items: Iterator[Item]) -> Iterator[Outcome]:
         """Yield outcomes as chunks complete; see the module docstring."""
@@ -131,11 +158,12 @@ class DaskBackend:
             msg = "timeout= is not supported with backend='dask': Dask cannot stop a running task"
             raise ValueError(msg)
         key, blob = encode_pipeline(job.pipeline)
+        directories = tuple(sorted(storage_directories(job.pipeline)))
         plugin = PipelinePlugin(
             f"datamultiproc-{key.hex()[:8]}-{uuid.uuid4().hex[:8]}",
             key,
             blob,
-            tuple(sorted(storage_directories(job.pipeline))),
+            directories,
             code_token(),  # workers reload user modules changed since (see _reloads)
         )
         try:
@@ -146,12 +174,23 @@ class DaskBackend:
                 "install datamultiproc and the pipeline's dependencies on every worker"
             )
             raise ExecutionError(msg) from exc
-        feeder = _Feeder(self.client, job, items, plugin.name, self.workers)
+        # The client may not see the cluster's Cache and Save directories.
+        share = ClientShare(
+            key, blob, enabled=self.inline and not directories, target_bytes=_TARGET_BYTES
+        )
+        feeder = _Feeder(self.client, job, items, plugin.name, self.workers, share)
         feeder.known = _known_classes(self.client)
+        keep = False
         try:
             yield from feeder.run()
+            keep = not job.stop.is_set()
+        except GeneratorExit:
+            keep = not job.stop.is_set()  # closed early: on_error="raise", or a Stop
+            raise
         finally:
             feeder.cancel()
+            # A sample interrupted in the client may have left its pipeline copy half-way.
+            share.close(keep=keep)
             # In the background: the run's results are all in, and waiting for every
             # worker to drop the plugin would add a round trip to each run.
             threading.Thread(
@@ -186,7 +225,15 @@ class _Chunk(NamedTuple):
 class _Feeder:
     """Submits one run's chunks in a window and turns finished tasks into outcomes."""
 
-    def __init__(self, client: Any, job: Job, items: Iterator[Item], plugin: str, slots: int):
+    def __init__(
+        self,
+        client: Any,
+        job: Job,
+        items: Iterator[Item],
+        plugin: str,
+        slots: int,
+        share: ClientShare,
+    ) -> None:
         from distributed import as_completed
 
         tracker: Any = as_completed  # untyped; one per run
@@ -208,6 +255,7 @@ class _Feeder:
         )
         self.sizer = self.feeder.sizer
         self.sizer.min_seconds = _MIN_SECONDS
+        self.share = share
 
     def run(self) -> Iterator[Outcome]:
         """Yield outcomes until the input is used up and every chunk is back."""
@@ -215,20 +263,26 @@ class _Feeder:
             self._fill()
             if self.feeder.ready:
                 yield from self.feeder.take_ready()
-            if self.job.stop.is_set() or not self.pending:
+            if self.job.stop.is_set():
                 return
+            inline = self.share.run(self.feeder, sum(len(c.items) for c in self.pending.values()))
+            if not inline and not self.pending:
+                if self.feeder.exhausted and not self.share.leftovers:
+                    return
+                continue
             finished = []
-            for future, result in self._wait():
+            for future, result in self._wait(block=not inline):
                 chunk = self.pending.pop(future)
                 if future.status == "finished":
-                    label, blob, seconds = result
-                    self._observe(seconds, len(chunk.items))
+                    label, blob, seconds, cpu_seconds = result
+                    self._observe(seconds, cpu_seconds, len(chunk.items))
                     finished.append((blob, label))
                 else:
                     yield from self._failed(chunk, result)
             self._fill()  # the workers get their next chunks before the parent decodes
             for blob, label in finished:
                 yield from _decoded(blob, label)
+            yield from inline
 
     def cancel(self) -> None:
         """Cancel chunks not yet finished (running ones finish, unseen, on their workers)."""
@@ -249,16 +303,23 @@ class _Feeder:
             # Until a chunk is back, one per worker thread: the first ones are tiny, and
             # each task costs milliseconds of CPU in the client and the worker.
             window = self.window if self.measured else self.slots
-            if len(self.pending) >= window or self.feeder.exhausted:
+            new = not self.share.takes_new and not self.feeder.exhausted
+            if len(self.pending) >= window or not (new or self.share.leftovers):
                 return
-            chunk = self._next_chunk()
+            chunk = self._next_chunk(new=new)
             if chunk:
                 self._submit(_Chunk(chunk, alone=False))
 
-    def _next_chunk(self) -> list[Item]:
-        chunk = self.feeder.read(self.sizer.size())
-        self.sizer.took(len(chunk))
-        return chunk
+    def _next_chunk(self, *, new: bool) -> list[Item]:
+        # While the client may take part, chunks stay small enough for it to decide
+        # before most of the input went to the workers.
+        measuring = self.share.measuring
+        self.sizer.target_seconds = _MEASURE_SECONDS if measuring else _TARGET_SECONDS
+        size = self.sizer.size(requeued=len(self.share.leftovers))
+        chunk = self.share.take_leftovers(size)
+        fresh = self.feeder.read(size - len(chunk)) if new else []
+        self.sizer.took(len(fresh))
+        return chunk + fresh
 
     def _submit(self, chunk: _Chunk) -> None:
         known = set(self.known)
@@ -294,15 +355,18 @@ class _Feeder:
 
     # -- receiving -------------------------------------------------------------------------
 
-    def _wait(self) -> list[tuple[Any, Any]]:
+    def _wait(self, *, block: bool) -> list[tuple[Any, Any]]:
         # Wait on as_completed's own condition, so that a Stop is noticed while waiting.
         condition = self.done.thread_condition
         with condition:
-            while not self.done.has_ready() and not self.job.stop.is_set():
+            while block and not self.done.has_ready() and not self.job.stop.is_set():
                 condition.wait(_WAIT_SECONDS)
+        if not self.done.has_ready():
+            return []
         return self.done.next_batch(block=False)  # type: ignore[no-any-return]
 
-    def _observe(self, seconds: float, samples: int) -> None:
+    def _observe(self, seconds: float, cpu_seconds: float, samples: int) -> None:
+        self.share.observe(samples, cpu_seconds)
         if samples >= 4 * self.measured:
             # A chunk's fixed costs weigh less the more samples it holds: the first
             # chunk much larger than all before it measures a sample better than they did.
@@ -320,6 +384,8 @@ class _Feeder:
             msg = f"Dask cancelled a task of this run ({result}); was the cluster restarted?"
             raise ExecutionError(msg)
         _, exc, tb = result
+        if isinstance(exc, KilledWorker):
+            self.share.worker_died()
         if isinstance(exc, KilledWorker) and not chunk.alone:
             self.suspects.extend(chunk.items)  # rerun one by one: find the sample at fault
             return

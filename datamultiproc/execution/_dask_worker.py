@@ -74,8 +74,8 @@ _PREPARE_LOCK = threading.Lock()
 _NO_SAMPLES = cloudpickle.dumps([], protocol=5)
 
 
-def run_chunk(plugin_name: str, payload: bytes) -> tuple[str, bytes, float]:
-    """Run one chunk in a Dask worker; return ``(worker, outcomes blob, seconds)``."""
+def run_chunk(plugin_name: str, payload: bytes) -> tuple[str, bytes, float, float]:
+    """Run one chunk in a Dask worker; return ``(worker, outcomes blob, seconds, CPU seconds)``."""
     from distributed import get_worker
 
     worker = get_worker()
@@ -83,9 +83,9 @@ def run_chunk(plugin_name: str, payload: bytes) -> tuple[str, bytes, float]:
     label = f"dask-{worker.address.split('://')[-1]}"
     if (plugin.key, plugin.code) not in _PREPARED:
         _prepare(plugin, label)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     _, outcomes = run_payload(plugin.key, plugin.blob, payload, plugin.code)
-    return label, outcomes, time.perf_counter() - started
+    return label, outcomes, time.perf_counter() - started, time.thread_time() - cpu
 
 
 def _prepare(plugin: PipelinePlugin, label: str) -> None:

@@ -1,0 +1,104 @@
+"""The Dask client takes part: tiny samples run in the calling process, as on the process backend.
+
+A Dask task costs milliseconds of CPU in the client (which hosts a LocalCluster's
+scheduler) and in the worker; chunks make that small per sample, yet moving a tiny
+sample to a worker and its result back still costs the client more than processing
+it. :class:`ClientShare` lets the client process such samples itself, with the process
+backend's parts: the same measured decision (:class:`~._policy.InlinePolicy`: the
+workers' pace, the client's CPU per sample moved, a worker's CPU per sample, a probe
+in the client, backing off when samples get expensive) and the same runner
+(:class:`~._inline.ParentRunner`: a private copy of the pipeline unpickled from the
+bytes the workers get, a copy of each sample, the workers' records and failures, the
+worker named ``"parent"``).
+
+Never in the client:
+
+- pipelines with Cache or Save steps: their directories are the cluster's, which the
+  client may not see;
+- runs with ``timeout=`` (refused on Dask anyway: nothing can stop a running sample);
+- with ``DaskBackend(inline=False)``;
+- a sample before the workers returned measured chunks of this run (at least
+  32 samples in 3 chunks): unlike the process backend's first runs, no probe in the
+  client comes first, since the Dask workers already run; a sample that crashes its
+  interpreter then meets a worker first, not the notebook's kernel;
+- after a Dask worker died during the run (``KilledWorker``): the pipeline may crash
+  its process, and the client's is the notebook's kernel.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from datamultiproc.execution._feeder import ChunkFeeder
+from datamultiproc.execution._inline import ParentRunner
+from datamultiproc.execution._job import Item, Outcome
+from datamultiproc.execution._policy import InlinePolicy
+
+__all__ = ["ClientShare"]
+
+
+class ClientShare:
+    """Decides which of one run's samples the Dask client runs itself, and runs them.
+
+    Parameters
+    ----------
+    key, blob
+        The pipeline's key and pickled bytes, as the workers get them.
+    enabled
+        ``False`` to leave every sample to the workers.
+    target_bytes
+        The byte cap of a chunk, which holds for the client's chunks too.
+    """
+
+    def __init__(self, key: bytes, blob: bytes, *, enabled: bool, target_bytes: int) -> None:
+        self.policy = InlinePolicy(enabled=enabled)
+        self.runner = ParentRunner(key, blob)
+        self.target_bytes = target_bytes
+        self.leftovers: deque[Item] = deque()  # read for the client, past its deadline
+
+    @property
+    def measuring(self) -> bool:
+        """Whether the client may yet take part but the workers' pace is still unknown."""
+        return self.policy.enabled and self.policy.pace is None
+
+    @property
+    def takes_new(self) -> bool:
+        """Whether new samples go to the client only (none to the workers)."""
+        return not self.policy.needs_workers
+
+    def run(self, feeder: ChunkFeeder, queued: int) -> list[Outcome]:
+        """Run the client's next chunk, if the policy asks for one; ``queued``: at the workers.
+
+        Samples the client did not get to before its deadline wait in
+        :attr:`leftovers` for the workers.
+        """
+        size = self.policy.chunk_size()
+        if not size:
+            return []
+        sizer = feeder.sizer
+        if sizer.bytes_per_sample:
+            size = min(size, max(1, int(self.target_bytes / sizer.bytes_per_sample)))
+        items = feeder.read(size)
+        if not items:
+            return []
+        sizer.took(len(items))
+        waiting = queued if self.policy.needs_workers else None
+        outcomes = self.runner.run_measured(items, self.policy, queued=waiting)
+        self.leftovers.extend(items[len(outcomes) :])
+        return outcomes
+
+    def observe(self, samples: int, cpu_seconds: float) -> None:
+        """Note a chunk back from a worker that spent ``cpu_seconds`` of CPU on it."""
+        self.policy.observe_results(samples, cpu_seconds)
+
+    def worker_died(self) -> None:
+        """Send every sample to the workers from now on: a Dask worker died during this run."""
+        self.policy.enabled = self.policy.active = False
+
+    def take_leftovers(self, size: int) -> list[Item]:
+        """Return up to ``size`` samples the client left to the workers."""
+        return [self.leftovers.popleft() for _ in range(min(size, len(self.leftovers)))]
+
+    def close(self, *, keep: bool) -> None:
+        """End of the run: keep the client's set-up pipeline copy unless interrupted."""
+        self.runner.release(keep=keep)
