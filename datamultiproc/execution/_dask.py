@@ -366,7 +366,10 @@ class _Feeder:
         return self.done.next_batch(block=False)  # type: ignore[no-any-return]
 
     def _observe(self, seconds: float, cpu_seconds: float, samples: int) -> None:
-        self.share.observe(samples, cpu_seconds)
+        if self.sizer.fixed or seconds >= _MEASURE_SECONDS / 4:
+            # The first chunks, of a few tiny samples each, measure a task's fixed costs:
+            # the pace they set would be far slower than the workers' with full chunks.
+            self.share.observe(samples, cpu_seconds)
         if samples >= 4 * self.measured:
             # A chunk's fixed costs weigh less the more samples it holds: the first
             # chunk much larger than all before it measures a sample better than they did.

@@ -55,11 +55,12 @@ class ClientShare:
         self.runner = ParentRunner(key, blob)
         self.target_bytes = target_bytes
         self.leftovers: deque[Item] = deque()  # read for the client, past its deadline
+        self.decided = False  # the policy had the workers' pace when it was last asked
 
     @property
     def measuring(self) -> bool:
-        """Whether the client may yet take part but the workers' pace is still unknown."""
-        return self.policy.enabled and self.policy.pace is None
+        """Whether the client may yet take part, but the policy has not yet chosen once."""
+        return self.policy.enabled and not self.decided
 
     @property
     def takes_new(self) -> bool:
@@ -73,6 +74,7 @@ class ClientShare:
         :attr:`leftovers` for the workers.
         """
         size = self.policy.chunk_size()
+        self.decided = self.decided or self.policy.pace is not None
         if not size:
             return []
         sizer = feeder.sizer
