@@ -26,7 +26,13 @@ from datamultiproc import (
     run,
 )
 from datamultiproc.exceptions import FailuresWarning
-from datamultiproc.execution import RunFinished, RunIterator, RunStarted, SampleFinished
+from datamultiproc.execution import (
+    DaskBackend,
+    RunFinished,
+    RunIterator,
+    RunStarted,
+    SampleFinished,
+)
 from datamultiproc.execution._runner import RemoteTraceback
 from tests.helpers import (
     AddStep,
@@ -211,7 +217,9 @@ def test_workers_keep_their_long_lived_objects_out_of_collections(dask_client: A
 def test_setup_runs_once_per_worker_process(dask_client: Any, tmp_path: Path) -> None:
     log = tmp_path / "setup.log"
     pipeline = Compose(SetupLog(path=str(log)), AddStep())
-    result = pipeline.run(number_samples(200), backend=dask_client, chunksize=3, progress=False)
+    # Every sample on the cluster: the client would set its own copy up (see test_dask_inline).
+    backend = DaskBackend(dask_client, inline=False)
+    result = pipeline.run(number_samples(200), backend=backend, chunksize=3, progress=False)
     assert result.n_ok == 200
     pids = [int(pid) for pid in log.read_text().split()]
     assert len(pids) == len(set(pids))  # once per process
@@ -219,7 +227,7 @@ def test_setup_runs_once_per_worker_process(dask_client: Any, tmp_path: Path) ->
     assert set(pids) <= set(dask_client.run(os.getpid).values())  # in the Dask workers
     assert cast(Any, pipeline.steps[0])._pid is None  # private state stays in the workers
 
-    again = pipeline.run(number_samples(50), backend=dask_client, chunksize=3, progress=False)
+    again = pipeline.run(number_samples(50), backend=backend, chunksize=3, progress=False)
     assert again.n_ok == 50
     assert sorted(map(int, log.read_text().split())) == sorted(pids)  # warm: no second setup
 

@@ -1,0 +1,201 @@
+"""The Dask client takes part: tiny samples run in the calling process, with the workers' semantics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from datamultiproc import Cache, Compose, Save
+from datamultiproc.exceptions import FailuresWarning
+from datamultiproc.execution import DaskBackend, SampleFinished
+from datamultiproc.execution._policy import InlinePolicy
+from tests.helpers import AddStep, Burn, BurnFrom, FailOn, number_samples
+from tests.integration.dask.test_dask_backend import _run_script
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+TINY = 20_000  # W1's size: enough samples for the client's probe to come and win
+
+
+@pytest.fixture
+def client_takes_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every sample after the first measured chunk in the client, whatever it costs."""
+
+    def always(self: InlinePolicy) -> int:
+        self.active = self.enabled and self.work is not None
+        return 7 if self.active else 0
+
+    monkeypatch.setattr(InlinePolicy, "chunk_size", always)
+    monkeypatch.setattr(InlinePolicy, "deadline", lambda self, size, started: float("inf"))
+
+
+def _where(result: Any) -> Counter[str]:
+    return Counter("parent" if r.worker == "parent" else "dask" for r in result.records)
+
+
+def _steps(result: Any) -> list[Any]:
+    return [
+        (r.index, r.sample_id, r.status, [(s.step, s.stage, s.params, s.status) for s in r.steps])
+        for r in result.records
+    ]
+
+
+def test_tiny_samples_run_in_the_client_with_the_workers_results(dask_client: Any) -> None:
+    pipeline = Compose(AddStep(), FailOn(ids=["s3", "s19000"]), AddStep(step_size=3))
+    with pytest.warns(FailuresWarning, match=f"2 of {TINY}"):
+        on_dask = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
+    with pytest.warns(FailuresWarning, match=f"2 of {TINY}"):
+        in_order = pipeline.run(number_samples(TINY), backend="sequential", progress=False)
+    where = _where(on_dask)
+    assert where["parent"] > TINY // 2, where  # most of them: the client won its probe
+    assert where["dask"] > 0, where  # the workers' first chunks measured their pace
+    assert [s.model_dump() for s in on_dask] == [s.model_dump() for s in in_order]
+    assert _steps(on_dask) == _steps(in_order)
+    assert [(f.sample_id, f.stage, f.error_type, f.message) for f in on_dask.failures] == [
+        (f.sample_id, f.stage, f.error_type, f.message) for f in in_order.failures
+    ]
+    assert pipeline.steps[0] == AddStep()  # the client ran a private copy
+
+
+def test_cpu_heavy_samples_never_run_in_the_client(dask_client: Any) -> None:
+    # W2's samples: 2 ms of CPU each, which two workers share.
+    result = Burn(seconds=0.002).run(number_samples(400), backend=dask_client, progress=False)
+    assert result.n_ok == 400
+    assert _where(result) == Counter(dask=400)
+
+
+def test_samples_that_get_expensive_go_back_to_the_workers(dask_client: Any) -> None:
+    start = 12_000
+    pipeline = BurnFrom(start=start, seconds=0.002)
+    result = pipeline.run(number_samples(start + 600), backend=dask_client, progress=False)
+    assert [s.data for s in result] == [i + 1 for i in range(start + 600)]
+    cheap = Counter(r.worker == "parent" for r in result.records[:start])
+    costly = Counter(r.worker == "parent" for r in result.records[start:])
+    assert cheap[True] > start // 2, cheap
+    # An inline chunk stops at twice its expected time: a few costly samples run there first.
+    assert costly[False] > 500, costly
+
+
+@pytest.mark.usefixtures("client_takes_part")
+def test_inline_false_keeps_every_sample_on_the_cluster(dask_client: Any) -> None:
+    # Control: the fixture makes the client take every sample it may.
+    taken = AddStep().run(number_samples(3000), backend=dask_client, progress=False)
+    assert _where(taken)["parent"] > 0
+    backend = DaskBackend(dask_client, inline=False)
+    result = AddStep().run(number_samples(3000), backend=backend, progress=False)
+    assert [s.data for s in result] == [i + 1 for i in range(3000)]
+    assert _where(result) == Counter(dask=3000)
+
+
+@pytest.mark.usefixtures("client_takes_part")
+def test_pipelines_with_storage_steps_never_run_in_the_client(
+    dask_client: Any, tmp_path: Path
+) -> None:
+    cached = Compose(Cache(processor=AddStep(), cache_dir=tmp_path / "cache"), AddStep())
+    result = cached.run(number_samples(1500), backend=dask_client, progress=False)
+    assert [s.data for s in result] == [i + 2 for i in range(1500)]
+    assert _where(result) == Counter(dask=1500)
+    saved = Compose(AddStep(), Save(save_to_dir=tmp_path / "saved"))
+    result = saved.run(number_samples(1500), backend=dask_client, progress=False)
+    assert result.n_ok == 1500
+    assert _where(result) == Counter(dask=1500)
+
+
+class _Finished:
+    """A progress sink that keeps where each finished sample ran."""
+
+    def __init__(self) -> None:
+        self.workers: list[str] = []
+
+    def handle(self, event: Any) -> None:
+        if isinstance(event, SampleFinished):
+            self.workers.append(event.record.worker)
+
+
+def test_an_interrupt_in_the_client_leaves_the_cluster_usable(dask_client: Any) -> None:
+    sink = _Finished()
+    samples = number_samples(400_000)  # a few seconds, nearly all in the client
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            AddStep().run(samples, backend=dask_client, progress=sink)
+    finally:
+        timer.cancel()
+    assert "parent" in sink.workers  # it was the client's turn when Ctrl-C came
+    assert len(sink.workers) < len(samples)
+    deadline = time.monotonic() + 10
+    while any(dask_client.processing().values()):
+        assert time.monotonic() < deadline, dask_client.processing()
+        time.sleep(0.05)
+    pipeline = Compose(AddStep(), FailOn(ids=["s5", "s15000"]), AddStep(step_size=3))
+    with pytest.warns(FailuresWarning, match=f"2 of {TINY}"):
+        again = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
+    with pytest.warns(FailuresWarning, match=f"2 of {TINY}"):
+        in_order = pipeline.run(number_samples(TINY), backend="sequential", progress=False)
+    assert _where(again)["parent"] > 0
+    assert [s.model_dump() for s in again] == [s.model_dump() for s in in_order]
+    assert _steps(again) == _steps(in_order)
+
+
+def test_a_stop_in_the_client_leaves_the_next_run_correct(dask_client: Any) -> None:
+    it = AddStep().imap(number_samples(TINY), backend=dask_client, progress=False)
+    seen = [next(it).data for _ in range(10_000)]  # well into the client's share
+    it.close()
+    assert seen == [i + 1 for i in range(10_000)]
+    result = AddStep(step_size=2).run(number_samples(TINY), backend=dask_client, progress=False)
+    assert [s.data for s in result] == [i + 2 for i in range(TINY)]
+    assert _where(result)["parent"] > 0
+
+
+# Classes defined in __main__ with no file behind it, as in a notebook cell.
+NOTEBOOK_SCRIPT = textwrap.dedent(
+    """
+    import json
+    from distributed import Client, LocalCluster
+    from datamultiproc import BaseSample, Compose, Processor
+
+    class CellSample(BaseSample):
+        data: int
+
+    OFFSET = 10
+
+    class CellStep(Processor):
+        factor: int = 2
+
+        def process(self, sample):
+            sample.data = sample.data * self.factor + OFFSET
+            return sample
+
+    options = dict(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    with LocalCluster(host="127.0.0.1", **options) as cluster, Client(cluster) as client:
+        samples = [CellSample(id=f"c{i}", data=i) for i in range(20_000)]
+        result = Compose(CellStep(), CellStep(factor=3)).run(
+            samples, backend="dask", progress=False
+        )
+        print(json.dumps({
+            "status": result.status,
+            "right": [s.data for s in result] == [(i * 2 + 10) * 3 + 10 for i in range(20_000)],
+            "same_class": all(type(s) is CellSample for s in result),
+            "workers": sorted({"parent" if r.worker == "parent" else "dask" for r in result.records}),
+        }))
+    """
+)
+
+
+def test_notebook_defined_classes_run_in_the_client_too() -> None:
+    out = _run_script(NOTEBOOK_SCRIPT)
+    assert out == {
+        "status": "complete",
+        "right": True,
+        "same_class": True,
+        "workers": ["dask", "parent"],
+    }
