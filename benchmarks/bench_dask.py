@@ -10,8 +10,10 @@ Workloads W1 (20,000 tiny samples) and W2 (1,000 samples of 2 ms CPU each) come 
 process per usable core, on loopback; its start-up is timed once and reported on its
 own line, since a notebook user starts a cluster once and then runs many pipelines.
 "first" is the first run of a pipeline on the cluster (it ships the pipeline and runs
-``setup()`` in each worker); "warm" is the median of the runs after it, and a line under
-the table gives its CPU time per sample in this process and in the Dask workers.
+``setup()`` in each worker); "warm" is the median of the runs after it, and lines under
+the table give its ratio to the process backend's default (tiny samples run in the
+calling process on both) and to the process backend with every sample in a worker, and
+its CPU time per sample in this process and in the Dask workers.
 "client.map" is plain Dask with one task per sample, the floor an unchunked design would
 pay.
 Prints a Markdown table of medians.
@@ -151,6 +153,12 @@ def main(argv: list[str] | None = None) -> None:
         warm = [cpu_timed(client, on_dask, pipeline, make, count) for _ in range(repeats)]
         rows.append(
             ("datamultiproc.run, dask (warm)", statistics.median(w[0] for w in warm), count)
+        )
+        dask_warm = statistics.median(w[0] for w in warm)
+        notes.append(
+            f"{workload} dask (warm) against the process backend (warm): "
+            f"{dask_warm / rows[1][1]:.2f}x its default, {dask_warm / rows[2][1]:.2f}x "
+            "workers only"
         )
         notes.append(
             f"{workload} dask (warm), CPU per sample: client process "
