@@ -176,7 +176,11 @@ class DaskBackend:
             raise ExecutionError(msg) from exc
         # The client may not see the cluster's Cache and Save directories.
         share = ClientShare(
-            key, blob, enabled=self.inline and not directories, target_bytes=_TARGET_BYTES
+            self.client,
+            key,
+            blob,
+            enabled=self.inline and not directories,
+            target_bytes=_TARGET_BYTES,
         )
         feeder = _Feeder(self.client, job, items, plugin.name, self.workers, share)
         feeder.known = _known_classes(self.client)

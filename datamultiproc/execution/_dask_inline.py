@@ -17,24 +17,36 @@ Never in the client:
   client may not see;
 - runs with ``timeout=`` (refused on Dask anyway: nothing can stop a running sample);
 - with ``DaskBackend(inline=False)``;
-- a sample before the workers returned measured chunks of this run (at least
-  32 samples in 3 chunks): unlike the process backend's first runs, no probe in the
-  client comes first, since the Dask workers already run; a sample that crashes its
-  interpreter then meets a worker first, not the notebook's kernel;
+- on the first run of a pipeline with a client, a sample before the workers returned
+  measured chunks of this run (at least 32 samples in 3 chunks): unlike the process
+  backend's first runs, no probe in the client comes first, since the Dask workers
+  already run; a sample that crashes its interpreter then meets a worker first, not
+  the notebook's kernel. A run that the client took part in and that ended cleanly
+  leaves its figures for the next run of the same pipeline with the same client, which
+  (as on the process backend) probes the client before any worker gets a sample, and
+  sends samples to the workers only if that probe loses;
 - after a Dask worker died during the run (``KilledWorker``): the pipeline may crash
   its process, and the client's is the notebook's kernel.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import weakref
+from collections import OrderedDict, deque
+from typing import Any
 
 from datamultiproc.execution._feeder import ChunkFeeder
 from datamultiproc.execution._inline import ParentRunner
 from datamultiproc.execution._job import Item, Outcome
-from datamultiproc.execution._policy import InlinePolicy
+from datamultiproc.execution._policy import InlineFigures, InlinePolicy
 
 __all__ = ["ClientShare"]
+
+_RECALLED_PIPELINES = 8  # per client
+# What the last clean run of each pipeline (by key) in which the client took part measured.
+_RECALLED: weakref.WeakKeyDictionary[Any, OrderedDict[bytes, InlineFigures]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class ClientShare:
@@ -42,6 +54,8 @@ class ClientShare:
 
     Parameters
     ----------
+    client
+        The ``distributed.Client``: figures are recalled per client and pipeline.
     key, blob
         The pipeline's key and pickled bytes, as the workers get them.
     enabled
@@ -50,8 +64,15 @@ class ClientShare:
         The byte cap of a chunk, which holds for the client's chunks too.
     """
 
-    def __init__(self, key: bytes, blob: bytes, *, enabled: bool, target_bytes: int) -> None:
+    def __init__(
+        self, client: Any, key: bytes, blob: bytes, *, enabled: bool, target_bytes: int
+    ) -> None:
         self.policy = InlinePolicy(enabled=enabled)
+        self.recalled = _RECALLED.setdefault(client, OrderedDict())
+        figures = self.recalled.get(key)
+        if figures is not None:
+            self.policy.recall(figures)  # the client's probe comes first
+        self.key = key
         self.runner = ParentRunner(key, blob)
         self.target_bytes = target_bytes
         self.leftovers: deque[Item] = deque()  # read for the client, past its deadline
@@ -102,5 +123,11 @@ class ClientShare:
         return [self.leftovers.popleft() for _ in range(min(size, len(self.leftovers)))]
 
     def close(self, *, keep: bool) -> None:
-        """End of the run: keep the client's set-up pipeline copy unless interrupted."""
+        """End of the run: unless interrupted, keep the pipeline copy and what was measured."""
         self.runner.release(keep=keep)
+        self.recalled.pop(self.key, None)
+        figures = self.policy.figures() if keep else None
+        if figures is not None:
+            self.recalled[self.key] = figures
+            while len(self.recalled) > _RECALLED_PIPELINES:
+                self.recalled.popitem(last=False)
