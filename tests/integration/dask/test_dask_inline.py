@@ -65,6 +65,21 @@ def test_tiny_samples_run_in_the_client_with_the_workers_results(dask_client: An
     assert pipeline.steps[0] == AddStep()  # the client ran a private copy
 
 
+def test_the_next_run_of_a_pipeline_probes_the_client_first(dask_client: Any) -> None:
+    pipeline = Compose(AddStep(step_size=5), AddStep(step_size=6))  # not run before here
+    first = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
+    assert first.records[0].worker != "parent"  # a first run: the workers' chunks come first
+    assert _where(first)["parent"] > 0
+    again = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
+    assert again.records[0].worker == "parent"  # the probe in the client comes first
+    assert [s.data for s in again] == [i + 11 for i in range(TINY)]
+    other = Compose(AddStep(step_size=5), AddStep(step_size=7))  # another pipeline
+    assert (
+        other.run(number_samples(TINY), backend=dask_client, progress=False).records[0].worker
+        != "parent"
+    )
+
+
 def test_cpu_heavy_samples_never_run_in_the_client(dask_client: Any) -> None:
     # W2's samples: 2 ms of CPU each, which two workers share.
     result = Burn(seconds=0.002).run(number_samples(400), backend=dask_client, progress=False)
@@ -136,6 +151,11 @@ def test_an_interrupt_in_the_client_leaves_the_cluster_usable(dask_client: Any) 
     while any(dask_client.processing().values()):
         assert time.monotonic() < deadline, dask_client.processing()
         time.sleep(0.05)
+    # The interrupted run left no figures: the workers' first chunks come first again.
+    assert (
+        AddStep().run(number_samples(50), backend=dask_client, progress=False).records[0].worker
+        != "parent"
+    )
     pipeline = Compose(AddStep(), FailOn(ids=["s5", "s15000"]), AddStep(step_size=3))
     with pytest.warns(FailuresWarning, match=f"2 of {TINY}"):
         again = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
