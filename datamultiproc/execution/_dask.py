@@ -82,7 +82,7 @@ _WAIT_SECONDS = 0.1  # how often a waiting run looks at its stop flag
 # Worker time of a chunk while the client may still take part: large enough that a task's
 # fixed cost does not hide the workers' pace, small enough that the first chunks do not
 # carry much of the input away before the client's probe.
-_MEASURE_SECONDS = 0.005
+_MEASURE_SECONDS = 0.02
 
 
 def dask_backend(backend: Any, workers: int | None) -> DaskBackend:

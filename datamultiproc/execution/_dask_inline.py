@@ -72,7 +72,7 @@ class ClientShare:
         figures = self.recalled.get(key)
         if figures is not None:
             self.policy.recall(figures)  # the client's probe comes first
-        self.key = key
+        self.key, self.enabled = key, enabled
         self.runner = ParentRunner(key, blob)
         self.target_bytes = target_bytes
         self.leftovers: deque[Item] = deque()  # read for the client, past its deadline
@@ -125,6 +125,9 @@ class ClientShare:
     def close(self, *, keep: bool) -> None:
         """End of the run: unless interrupted, keep the pipeline copy and what was measured."""
         self.runner.release(keep=keep)
+        if not self.enabled:
+            return  # the client had no part in this run: it measured nothing for the next
+        # A run a worker died in (the client left out since) keeps no figures either.
         self.recalled.pop(self.key, None)
         figures = self.policy.figures() if keep else None
         if figures is not None:
