@@ -13,7 +13,9 @@ own line, since a notebook user starts a cluster once and then runs many pipelin
 ``setup()`` in each worker); "warm" is the median of the runs after it, and lines under
 the table give its ratio to the process backend's default (tiny samples run in the
 calling process on both) and to the process backend with every sample in a worker, and
-its CPU time per sample in this process and in the Dask workers.
+its CPU time per sample in this process and in the Dask workers. The warm contenders
+run in rounds (each once per round, in turn), so that load from other programs falls on
+all of them alike.
 "client.map" is plain Dask with one task per sample, the floor an unchunked design would
 pay.
 Prints a Markdown table of medians.
@@ -125,40 +127,40 @@ def main(argv: list[str] | None = None) -> None:
         make, pipeline, count, _ = WORKLOADS[workload]
         count = max(1, int(count * scale))
         on_processes(pipeline, make(2 * workers))  # warm the process pool
-        rows: list[tuple[str, float, int]] = []
-        loop = statistics.median(timed(plain, pipeline, make, count) for _ in range(repeats))
-        rows.append(("plain loop", loop, count))
-        rows.append(
-            (
-                "datamultiproc.run, process (warm)",
-                statistics.median(
-                    timed(on_processes, pipeline, make, count) for _ in range(repeats)
-                ),
-                count,
-            )
-        )
-        on_worker_processes(pipeline, make(2 * workers))  # warm that pool too
-        rows.append(
+        on_worker_processes(pipeline, make(2 * workers))  # and the workers-only one
+        first = timed(on_dask, pipeline, make, count)
+        # One round runs every contender once, in turn: a busy moment of the machine
+        # then weighs on all of them, not on one contender's repeats.
+        rounds: dict[str, list[float]] = {"loop": [], "process": [], "workers": []}
+        warm: list[tuple[float, float, float]] = []
+        for _ in range(repeats):
+            rounds["loop"].append(timed(plain, pipeline, make, count))
+            rounds["process"].append(timed(on_processes, pipeline, make, count))
+            rounds["workers"].append(timed(on_worker_processes, pipeline, make, count))
+            warm.append(cpu_timed(client, on_dask, pipeline, make, count))
+        loop = statistics.median(rounds["loop"])
+        dask_warm = statistics.median(w[0] for w in warm)
+        rows: list[tuple[str, float, int]] = [
+            ("plain loop", loop, count),
+            ("datamultiproc.run, process (warm)", statistics.median(rounds["process"]), count),
             (
                 "datamultiproc.run, process, workers only (warm)",
-                statistics.median(
-                    timed(on_worker_processes, pipeline, make, count) for _ in range(repeats)
-                ),
+                statistics.median(rounds["workers"]),
                 count,
-            )
-        )
-        rows.append(
-            ("datamultiproc.run, dask (first)", timed(on_dask, pipeline, make, count), count)
-        )
-        warm = [cpu_timed(client, on_dask, pipeline, make, count) for _ in range(repeats)]
-        rows.append(
-            ("datamultiproc.run, dask (warm)", statistics.median(w[0] for w in warm), count)
-        )
-        dask_warm = statistics.median(w[0] for w in warm)
+            ),
+            ("datamultiproc.run, dask (first)", first, count),
+            ("datamultiproc.run, dask (warm)", dask_warm, count),
+        ]
+        by_round = [
+            (w[0] / p, w[0] / o)
+            for w, p, o in zip(warm, rounds["process"], rounds["workers"], strict=True)
+        ]
         notes.append(
             f"{workload} dask (warm) against the process backend (warm): "
             f"{dask_warm / rows[1][1]:.2f}x its default, {dask_warm / rows[2][1]:.2f}x "
-            "workers only"
+            "workers only (ratio of medians); median of the rounds' ratios "
+            f"{statistics.median(r[0] for r in by_round):.2f}x and "
+            f"{statistics.median(r[1] for r in by_round):.2f}x"
         )
         notes.append(
             f"{workload} dask (warm), CPU per sample: client process "
