@@ -423,8 +423,9 @@ def _gc_paused(pause: bool) -> Iterator[None]:
     Each full collection scans every result collected so far, which made a run of
     many small samples several times slower. Only for backends whose workers are other
     processes (process, dask): no user code runs in this process meanwhile, except the
-    cheap samples the process backend may run in the parent (``_inline``), whose cyclic
-    garbage, if any, waits for the end of the run.
+    cheap samples the process backend's parent or the Dask client may run itself
+    (``_inline``, ``_dask_inline``), whose cyclic garbage, if any, waits for the end of
+    the run.
 
     At the end, everything allocated meanwhile (the results, mostly) would be the
     youngest generation, and the first allocation after ``gc.enable()`` would scan

@@ -15,7 +15,7 @@ import pytest
 
 from datamultiproc import Cache, Compose, Save
 from datamultiproc.exceptions import FailuresWarning
-from datamultiproc.execution import DaskBackend, SampleFinished
+from datamultiproc.execution import DaskBackend, RunIterator, SampleFinished
 from datamultiproc.execution._policy import InlinePolicy
 from tests.helpers import AddStep, Burn, BurnFrom, FailOn, number_samples
 from tests.integration.dask.test_dask_backend import _run_script
@@ -171,6 +171,7 @@ def test_an_interrupt_in_the_client_leaves_the_cluster_usable(dask_client: Any) 
 
 def test_a_stop_in_the_client_leaves_the_next_run_correct(dask_client: Any) -> None:
     it = AddStep().imap(number_samples(TINY), backend=dask_client, progress=False)
+    assert isinstance(it, RunIterator)
     seen = [next(it).data for _ in range(10_000)]  # well into the client's share
     it.close()
     assert seen == [i + 1 for i in range(10_000)]
