@@ -60,13 +60,9 @@ class ClientShare:
         The pipeline's key and pickled bytes, as the workers get them.
     enabled
         ``False`` to leave every sample to the workers.
-    target_bytes
-        The byte cap of a chunk, which holds for the client's chunks too.
     """
 
-    def __init__(
-        self, client: Any, key: bytes, blob: bytes, *, enabled: bool, target_bytes: int
-    ) -> None:
+    def __init__(self, client: Any, key: bytes, blob: bytes, *, enabled: bool) -> None:
         self.policy = InlinePolicy(enabled=enabled)
         self.recalled = _RECALLED.setdefault(client, OrderedDict())
         figures = self.recalled.get(key)
@@ -74,7 +70,6 @@ class ClientShare:
             self.policy.recall(figures)  # the client's probe comes first
         self.key, self.enabled = key, enabled
         self.runner = ParentRunner(key, blob)
-        self.target_bytes = target_bytes
         self.leftovers: deque[Item] = deque()  # read for the client, past its deadline
         self.decided = False  # the policy had the workers' pace when it was last asked
 
@@ -99,8 +94,8 @@ class ClientShare:
         if not size:
             return []
         sizer = feeder.sizer
-        if sizer.bytes_per_sample:
-            size = min(size, max(1, int(self.target_bytes / sizer.bytes_per_sample)))
+        if sizer.bytes_per_sample:  # the byte cap of chunks holds for the client's too
+            size = min(size, max(1, int(sizer.target_bytes / sizer.bytes_per_sample)))
         items = feeder.read(size)
         if not items:
             return []

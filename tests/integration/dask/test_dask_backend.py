@@ -359,7 +359,7 @@ CLASS_TABLE_SCRIPT = textwrap.dedent(
     import json
     from distributed import Client, LocalCluster
     from datamultiproc import BaseSample, Processor
-    from datamultiproc.execution import _codec, _dask
+    from datamultiproc.execution import _codec, _dask, _dask_feeder
 
     class CellSample(BaseSample):
         data: int
@@ -370,14 +370,14 @@ CLASS_TABLE_SCRIPT = textwrap.dedent(
             return sample
 
     sizes = []
-    encode = _dask.encode_samples
+    encode = _dask_feeder.encode_samples
 
     def recording_encode(items, known=None):
         payload = encode(items, known)
         sizes.append(len(payload) / len(items))
         return payload
 
-    _dask.encode_samples = recording_encode
+    _dask_feeder.encode_samples = recording_encode
     options = dict(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     with LocalCluster(host="127.0.0.1", **options) as cluster, Client(cluster) as client:
         first = CellStep().run([CellSample(id=f"a{i}", data=i) for i in range(300)], backend=client, progress=False)

@@ -18,7 +18,7 @@ class FakeClient:
 
 
 def _share(client: FakeClient, *, enabled: bool = True, key: bytes = b"key") -> ClientShare:
-    return ClientShare(client, key, BLOB, enabled=enabled, target_bytes=4 << 20)
+    return ClientShare(client, key, BLOB, enabled=enabled)
 
 
 def _won(share: ClientShare) -> None:
