@@ -33,9 +33,8 @@ How a run goes:
   nothing else of the run in flight, so the sample that kills its worker ends as a
   failure record and its chunk-mates complete.
 - When moving a sample costs more than processing it, the client runs samples itself,
-  as the process backend's parent does (see :mod:`._dask_inline`): never for pipelines
-  with Cache or Save steps, never with ``inline=False``, and only once the workers'
-  first chunks of the run are back.
+  as the process backend's parent does (see :mod:`._dask_inline` for when it may):
+  never for pipelines with Cache or Save steps, never with ``inline=False``.
 """
 
 from __future__ import annotations
@@ -79,10 +78,13 @@ class DaskBackend:
         ``True`` (default): when samples cost less to process than to move to a worker,
         the client runs them itself, as ``MultiprocessBackend(inline=True)`` does (on
         copies, with a copy of the pipeline; their records name the worker
-        ``"parent"``), once the workers' first chunks of the run are back and unless a
-        worker died during the run. Never for a pipeline with Cache or Save steps (the
-        client may not see the cluster's directories). ``False``: every sample on the
-        cluster (e.g. for code that may crash the interpreter).
+        ``"parent"``). On the first run of a pipeline with this client, only once the
+        workers' first chunks are back; after a clean run in which the client took
+        part, the next run of the pipeline tries the client first. Never for a
+        pipeline with Cache or Save steps (the client may not see the cluster's
+        directories), after a worker died during the run, or with ``timeout=`` (which
+        Dask refuses anyway). ``False``: every sample on the cluster (e.g. for code
+        that may crash the interpreter).
 
     Raises
     ------
