@@ -72,11 +72,20 @@ class ClientShare:
         self.runner = ParentRunner(key, blob)
         self.leftovers: deque[Item] = deque()  # read for the client, past its deadline
         self.decided = False  # the policy had the workers' pace when it was last asked
+        self.lost = 0  # probes the client lost in this run
 
     @property
     def measuring(self) -> bool:
-        """Whether the client may yet take part, but the policy has not yet chosen once."""
-        return self.policy.enabled and not self.decided
+        """Whether the workers' chunks stay small, since the client may yet take the rest.
+
+        Until the policy first chose, and after the client's first lost probe until the
+        next: a probe lost to a moment of load must not leave the input to chunks that
+        each hold a tenth of a second of work. After a second lost probe the workers
+        have shown they keep up; CPU-heavy samples, never probed, get full chunks at once.
+        """
+        if not self.policy.enabled:
+            return False
+        return not self.decided or self.lost == 1
 
     @property
     def takes_new(self) -> bool:
@@ -101,7 +110,9 @@ class ClientShare:
             return []
         sizer.took(len(items))
         waiting = queued if self.policy.needs_workers else None
+        probe = self.policy.probing
         outcomes = self.runner.run_measured(items, self.policy, queued=waiting)
+        self.lost += probe and not self.policy.active
         self.leftovers.extend(items[len(outcomes) :])
         return outcomes
 
