@@ -49,7 +49,7 @@ def _workers_stay(stay: bool) -> Iterator[None]:
         return
     retire, remember = _multiprocess._Scheduler._retire_young, _pool.WorkerPool.remember
     _multiprocess._Scheduler._retire_young = lambda self: None  # type: ignore[method-assign]
-    _pool.WorkerPool.remember = lambda self, key, figures: None  # type: ignore[method-assign]
+    _pool.WorkerPool.remember = lambda self, key, figures, quiet_until=0.0: None  # type: ignore[method-assign]
     try:
         yield
     finally:
