@@ -47,6 +47,8 @@ _RECALLED_PIPELINES = 8  # per client
 _RECALLED: weakref.WeakKeyDictionary[Any, OrderedDict[bytes, InlineFigures]] = (
     weakref.WeakKeyDictionary()
 )
+# When the client may probe each pipeline again after a lost probe (InlinePolicy.quiet_until).
+_QUIET: weakref.WeakKeyDictionary[Any, OrderedDict[bytes, float]] = weakref.WeakKeyDictionary()
 
 
 class ClientShare:
@@ -68,6 +70,8 @@ class ClientShare:
         figures = self.recalled.get(key)
         if figures is not None:
             self.policy.recall(figures)  # the client's probe comes first
+        self.quiet = _QUIET.setdefault(client, OrderedDict())
+        self.policy.keep_quiet(self.quiet.get(key, 0.0))
         self.key, self.enabled = key, enabled
         self.runner = ParentRunner(key, blob)
         self.leftovers: deque[Item] = deque()  # read for the client, past its deadline
@@ -135,6 +139,12 @@ class ClientShare:
             return  # the client had no part in this run: it measured nothing for the next
         # A run a worker died in (the client left out since) keeps no figures either.
         self.recalled.pop(self.key, None)
+        self.quiet.pop(self.key, None)
+        quiet = self.policy.quiet_until() if keep else 0.0
+        if quiet:
+            self.quiet[self.key] = quiet
+            while len(self.quiet) > _RECALLED_PIPELINES:
+                self.quiet.popitem(last=False)
         figures = self.policy.figures() if keep else None
         if figures is not None:
             self.recalled[self.key] = figures

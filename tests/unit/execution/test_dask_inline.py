@@ -5,12 +5,13 @@ The runs themselves, on a real cluster, are in ``tests/integration/dask/test_das
 
 from __future__ import annotations
 
-import pickle
+import time
 
+from datamultiproc.execution._codec import encode_pipeline
 from datamultiproc.execution._dask_inline import ClientShare
 from tests.helpers import AddStep
 
-BLOB = pickle.dumps(AddStep())
+BLOB = encode_pipeline(AddStep())[1]
 
 
 class FakeClient:
@@ -76,3 +77,21 @@ def test_after_a_worker_died_every_sample_goes_to_the_workers() -> None:
     assert not share.measuring  # full chunks for the rest of the run
     share.close(keep=True)
     assert _share(client).policy.recalled is None  # nor does the next run start in the client
+
+
+def test_a_lost_probe_keeps_the_client_out_of_the_next_run_too() -> None:
+    client = FakeClient()
+    first = _share(client)
+    policy = first.policy
+    for _ in range(21):  # the workers' pace: 3 ms per sample, 2 ms of a worker's CPU
+        policy.observe_results(10, 10 * 0.002)
+    policy.first_result = policy.first_cpu = 0.0
+    policy.last_result = 0.003 * policy.returned
+    policy.last_cpu = 0.001 * policy.returned
+    assert policy.chunk_size() > 0  # a probe
+    policy.probe_started -= 0.02  # that took 20 ms
+    policy.observe_inline(0.02, 1)
+    first.close(keep=True)
+    again = _share(client)
+    assert again.policy.next_probe > time.monotonic() + 1.0
+    assert _share(client, key=b"other").policy.next_probe == 0.0
