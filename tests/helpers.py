@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from datamultiproc import BaseSample, Processor
 
@@ -413,4 +413,31 @@ class ChangeInPlace(Processor):
             + 10_000 * sample.meta["count"]
             + 100_000 * len(sample.nested.items)
         )
+        return sample
+
+
+class AddFromFile(Processor):
+    """Adds the number its ``setup()`` reads from ``path`` (as a model or a table is loaded).
+
+    Each ``setup()`` appends its pid to ``log``; with ``append_to`` set, ``process()``
+    appends to that file (a pipeline writing a file its setup read).
+    """
+
+    path: str
+    log: str = ""
+    append_to: str = ""
+    _add: int = PrivateAttr(default=0)
+
+    def setup(self) -> None:
+        with open(self.path) as source:
+            self._add = int(source.read().split()[0])
+        if self.log:
+            with open(self.log, "a") as log:
+                log.write(f"{os.getpid()}\n")
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        if self.append_to:
+            with open(self.append_to, "a") as written:
+                written.write(" x")
+        sample.data = sample.data + self._add
         return sample

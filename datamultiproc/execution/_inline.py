@@ -37,11 +37,12 @@ from datamultiproc.execution._job import Outcome, to_outcome
 from datamultiproc.execution._moduledata import load_pipeline
 from datamultiproc.execution._plainstep import plain_steps, run_plain_chain
 from datamultiproc.execution._policy import InlinePolicy
+from datamultiproc.execution._setupfiles import FileStamps
 from datamultiproc.execution._worker import (
     RawFailure,
     RawOutcome,
     copy_failure,
-    prepare_pipeline,
+    prepare_watched,
     raw_failure,
     run_sample,
 )
@@ -73,6 +74,7 @@ class ParentRunner:
         self.setup_error: RawFailure | None = None
         self.params: dict[int, Any] = {}
         self.code: CodeState = ()
+        self.read = FileStamps()  # the files its setup() read
 
     def prepare(self) -> None:
         """Unpickle and set up the pipeline copy (once; a rerun reuses a released one).
@@ -84,10 +86,11 @@ class ParentRunner:
             return
         kept = _KEPT.pop(self.key, None)
         code = code_state()
-        if kept is None or kept[3] != code:
+        if kept is None or kept[3] != code or kept[4].changed():
             pipeline, _ = load_pipeline(self.blob)  # its module data: this process's own
-            kept = (pipeline, prepare_pipeline(pipeline), {}, code)
-        self.pipeline, self.setup_error, self.params, self.code = kept
+            failure, read = prepare_watched(pipeline)
+            kept = (pipeline, failure, {}, code, read)
+        self.pipeline, self.setup_error, self.params, self.code, self.read = kept
 
     def release(self, *, keep: bool) -> None:
         """End of the run: keep the set-up copy for the next run, or drop it (interrupted)."""
@@ -95,7 +98,7 @@ class ParentRunner:
             return
         if keep:
             # Newest last.
-            _KEPT[self.key] = (self.pipeline, self.setup_error, self.params, self.code)
+            _KEPT[self.key] = (self.pipeline, self.setup_error, self.params, self.code, self.read)
             while len(_KEPT) > _KEPT_PIPELINES:
                 _KEPT.popitem(last=False)
         self.pipeline = None
@@ -241,7 +244,10 @@ def _failed(
 
 
 _KEPT_PIPELINES = 4
-# key -> (pipeline, setup failure, parameter-text memo, user code it was loaded with)
-_KEPT: OrderedDict[bytes, tuple[Any, RawFailure | None, dict[int, Any], CodeState]] = OrderedDict()
+# key -> (pipeline, setup failure, parameter-text memo, user code it was loaded with,
+# the files its setup() read)
+_KEPT: OrderedDict[bytes, tuple[Any, RawFailure | None, dict[int, Any], CodeState, FileStamps]] = (
+    OrderedDict()
+)
 
 _PROBE_GROUP = 8  # a probe is timed in groups of this many samples

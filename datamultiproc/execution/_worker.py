@@ -42,6 +42,7 @@ from datamultiproc.execution._lifeline import Lifeline, watch_parent
 from datamultiproc.execution._moduledata import ModuleData, load_pipeline
 from datamultiproc.execution._reloads import ReloadError, follow, note_imports
 from datamultiproc.execution._remote import RemoteReadError
+from datamultiproc.execution._setupfiles import FileStamps, note_own_writes, watched_setup
 from datamultiproc.execution._transport import Recycler, send_fds
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "copy_failure",
     "lost_outcome",
     "prepare_pipeline",
+    "prepare_watched",
     "raw_failure",
     "run_payload",
     "run_sample",
@@ -130,6 +132,11 @@ def prepare_pipeline(pipeline: Processor) -> RawFailure | None:
     return None
 
 
+def prepare_watched(pipeline: Processor) -> tuple[RawFailure | None, FileStamps]:
+    """:func:`prepare_pipeline`, noting the files ``setup()`` reads (see ``_setupfiles``)."""
+    return watched_setup(lambda: prepare_pipeline(pipeline))
+
+
 def lost_outcome(index: int, sample_id: str, message: str) -> RawOutcome:
     """Return the outcome of a sample whose worker died or was stopped while holding it."""
     return RawOutcome(
@@ -164,6 +171,25 @@ class _WorkerState:
         self.params: dict[bytes, dict[int, Any]] = {}  # parameter-text memos per pipeline
         self.module_data: dict[bytes, ModuleData] = {}  # what each pipeline's code reads
         self.applied: bytes | None = None  # whose module data the modules hold now
+        self.blobs: dict[bytes, bytes] = {}  # to set a pipeline up again
+        self.read: dict[bytes, FileStamps] = {}  # the files each setup() read
+
+    def forget(self) -> None:
+        """Drop every pipeline (the user's modules were reloaded)."""
+        for kept in (self.pipelines, self.params, self.module_data, self.blobs, self.read):
+            kept.clear()
+        self.applied = None
+
+    def ready(self, key: bytes) -> tuple[Any, RawFailure | None]:
+        """Return pipeline ``key`` and its setup failure, ready to run samples.
+
+        Set up again if a file its ``setup()`` read has changed since (a retrained
+        model, an edited table); its module data in place (:meth:`use`).
+        """
+        if self.read.get(key, FileStamps()).changed():
+            self.load(key, self.blobs[key])
+        self.use(key)
+        return self.pipelines[key]
 
     def use(self, key: bytes) -> None:
         """Before running pipeline ``key``: give the user's modules the data it was sent with.
@@ -175,23 +201,28 @@ class _WorkerState:
             self.module_data.get(key, ModuleData()).apply()
 
     def load(self, key: bytes, blob: bytes) -> None:
+        self.blobs[key] = blob
+        self.pipelines.pop(key, None)  # set up again: newest last
         try:
             pipeline, data = load_pipeline(blob)
             self.module_data[key] = data
             data.apply()  # setup() may read them too
             self.applied = key
+            if data.sender != os.getpid():
+                note_own_writes()  # a worker: files it writes are no edits of the user's
         except Exception as exc:
             # E.g. a processor class whose module the worker cannot import.
             failure = raw_failure(exc)
             message = f"cannot load the pipeline in a worker: {failure.message}"
             self.pipelines[key] = (None, failure._replace(stage="setup", message=message))
         else:
-            self.pipelines[key] = (pipeline, prepare_pipeline(pipeline))
+            setup_failure, self.read[key] = prepare_watched(pipeline)
+            self.pipelines[key] = (pipeline, setup_failure)
         self.params[key] = {}
         while len(self.pipelines) > _KEPT_PIPELINES:
             dropped, _ = self.pipelines.popitem(last=False)
-            self.params.pop(dropped, None)
-            self.module_data.pop(dropped, None)
+            for kept in (self.params, self.module_data, self.blobs, self.read):
+                kept.pop(dropped, None)
 
     def run_chunk(
         self,
@@ -202,13 +233,12 @@ class _WorkerState:
         slot: int,
     ) -> list[WireOutcome]:
         """Run ``(index, WireState)`` items; each is removed from ``items`` as it starts."""
-        pipeline, setup_error = self.pipelines[key]
+        pipeline, setup_error = self.ready(key)
         outcomes = []
         strings: dict[str, str] = {}
         params = self.params.setdefault(key, {})
         base = 3 * slot
         progress[base] = seq
-        self.use(key)
         own_objects(items)
         for position in range(len(items)):
             # The parent reads these to know which sample a dead or stuck worker held.
@@ -284,8 +314,7 @@ def run_payload(key: bytes, blob: bytes, payload: bytes, code: bytes = b"") -> t
         if key not in _PAYLOAD_STATE.pipelines:
             _PAYLOAD_STATE.load(key, blob)
             note_imports()  # the modules unpickling imported, as they are now
-        pipeline, setup_error = _PAYLOAD_STATE.pipelines[key]
-        _PAYLOAD_STATE.use(key)
+        pipeline, setup_error = _PAYLOAD_STATE.ready(key)
     strings: dict[str, str] = {}
     params = _PAYLOAD_STATE.params.setdefault(key, {})
     items = pickle.loads(payload)
@@ -309,14 +338,12 @@ def _follow_code(key: bytes, code: bytes) -> None:
     try:
         drop = follow(code)
     except ReloadError as exc:
-        _PAYLOAD_STATE.pipelines.clear()
-        _PAYLOAD_STATE.params.clear()
+        _PAYLOAD_STATE.forget()
         failure = raw_failure(exc)._replace(stage="setup", error_type="ReloadError")
         _PAYLOAD_STATE.pipelines[key] = (None, failure)  # every sample of the chunk says so
         return
     if drop:
-        _PAYLOAD_STATE.pipelines.clear()
-        _PAYLOAD_STATE.params.clear()
+        _PAYLOAD_STATE.forget()
 
 
 def worker_main(
