@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any, Protocol
@@ -155,11 +156,12 @@ class ExecutorBackend:
             return lambda chunk: self.executor.submit(_run_local, job.pipeline, chunk, setup_error)
         key, blob = encode_pipeline(job.pipeline)
         code = code_token()  # workers reload user modules changed since (see _reloads)
+        run = uuid.uuid4().hex  # workers check setup()'s files once per run
 
         def submit(chunk: list[Item]) -> cf.Future[Any]:
             payload = encode_samples(chunk)
             sizer.observe_bytes(len(payload), len(chunk))
-            return self.executor.submit(run_payload, key, blob, payload, code)
+            return self.executor.submit(run_payload, key, blob, payload, code, run)
 
         return submit
 

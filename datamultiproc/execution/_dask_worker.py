@@ -84,7 +84,8 @@ def run_chunk(plugin_name: str, payload: bytes) -> tuple[str, bytes, float, floa
     if (plugin.key, plugin.code) not in _PREPARED:
         _prepare(plugin, label)
     started, cpu = time.perf_counter(), time.thread_time()
-    _, outcomes = run_payload(plugin.key, plugin.blob, payload, plugin.code)
+    # The plugin is registered once per run: its name names the run.
+    _, outcomes = run_payload(plugin.key, plugin.blob, payload, plugin.code, plugin_name)
     return label, outcomes, time.perf_counter() - started, time.thread_time() - cpu
 
 

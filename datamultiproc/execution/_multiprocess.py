@@ -25,6 +25,7 @@ takes its slot. A sample over ``timeout`` is failed the same way.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import selectors
 import signal
@@ -52,7 +53,7 @@ from datamultiproc.execution._job import Item, Job, Outcome, to_outcome
 from datamultiproc.execution._policy import InlinePolicy
 from datamultiproc.execution._pool import WorkerPool, WorkerProcess, acquire_pool, release_pool
 from datamultiproc.execution._transport import send_fds
-from datamultiproc.execution._worker import RawFailure, RawOutcome, lost_outcome
+from datamultiproc.execution._worker import RUN_SHIFT, RawFailure, RawOutcome, lost_outcome
 
 __all__ = ["MultiprocessBackend"]
 
@@ -66,6 +67,10 @@ _POLL_SECONDS = 0.05
 # milliseconds, and a sample that crashes its process then takes a worker down, not the
 # caller (a notebook's kernel) while you try a pipeline out on a few samples.
 _FIRST_RUN_SAMPLES = 1000
+
+
+_RUNS = itertools.count(1)
+_MAX_RUNS = 1 << 20  # chunk numbers stay exact in the progress slots' doubles (2**52)
 
 
 class _Pending(NamedTuple):
@@ -145,7 +150,9 @@ class _Scheduler:
         self.pool, self.job = pool, job
         self.key, self.blob = key, blob
         self.retry: deque[_Pending] = deque()
-        self.seq = 0
+        # Chunk numbers carry the run above bit 32: a worker checks the files its
+        # pipeline's setup() read once per run (see _worker._WorkerState.ready).
+        self.seq = (next(_RUNS) % _MAX_RUNS) << RUN_SHIFT
         self.feeder = ChunkFeeder(
             job,
             items,

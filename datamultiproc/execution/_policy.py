@@ -25,10 +25,13 @@ _WORK_DECAY = 0.7  # weight of the earlier chunks in the estimate of a worker's 
 _FIRST_PROBE_SECONDS = 0.001  # a first run's probe stops with the first sample ending past this
 _RETRY_SECONDS = 0.02  # after a probe that lost, wait this long (doubling) before the next
 _MAX_RETRY_SECONDS = 2.0  # so noise never keeps the parent out for long
-# After a lost probe the next waits at least this many times as long as that probe took:
-# lost probes then cost at most about 1 % of a run. A probe stalls the parent for a
-# whole sample at least, and the workers may run dry meanwhile: on large arrays (W3)
-# each one cost 15-25 ms, and probes every 20-80 ms made runs 1.5 times as slow.
+# A probe that lost by far (the parent at least this many times slower than the workers'
+# pace) keeps the parent out for _QUIET_FACTOR times as long as it took, in this run and
+# the next of its pipeline: lost probes then cost at most about 1 % of the time. A probe
+# stalls the parent for a whole sample at least, and the workers may run dry meanwhile:
+# on large arrays (W3) each one cost 15-25 ms, and probes every 20-80 ms made runs 1.5
+# times as slow. A near loss (noise, a moment of load) is retried soon, as before.
+_DECISIVE = 2.0
 _QUIET_FACTOR = 100.0
 _MARGIN = 1.2  # hysteresis between the two modes
 # A first run the parent won holds its estimated pace for the workers times this: their
@@ -62,9 +65,10 @@ class InlinePolicy:
     the workers share) never runs serially, even when other programs slow the
     workers down; a probe stops early once it falls behind the workers' pace (samples that
     wait rather than compute, e.g. on I/O), and after a lost probe the next one
-    waits :data:`_RETRY_SECONDS`, twice as long after each further loss, and at least
-    :data:`_QUIET_FACTOR` times as long as the lost probe took; the next run of the
-    pipeline keeps to that wait too (:meth:`quiet_until`, :meth:`keep_quiet`).
+    waits :data:`_RETRY_SECONDS`, twice as long after each further loss; after one lost
+    by far (:data:`_DECISIVE`), at least :data:`_QUIET_FACTOR` times as long as the probe
+    took, and the next run of the pipeline keeps to that too (:meth:`quiet_until`,
+    :meth:`keep_quiet`).
 
     A policy may start from the figures of an earlier run of the same pipeline in
     which the parent took over (:meth:`recall`): it then asks for a probe at once,
@@ -97,6 +101,7 @@ class InlinePolicy:
         self.retry_seconds = _RETRY_SECONDS
         self.recalled: InlineFigures | None = None
         self.probe_started = 0.0
+        self.quiet = 0.0  # no probe before this time.monotonic(): one lost by far
         self.first_run = False  # a first run's probe is due: no worker before it
         self.slots = 0  # the workers a first run would start
 
@@ -138,7 +143,7 @@ class InlinePolicy:
         # Not kept: a later probe must pass the workers' figures first (CPU-heavy samples
         # never go back to the parent on the strength of this one).
         self.inline = None
-        self._back_off(spent)
+        self._back_off(spent, decisive=inline >= _DECISIVE * pace)
 
     def recall(self, figures: InlineFigures) -> None:
         """Start from an earlier run's figures: probe the parent before using any worker."""
@@ -192,7 +197,8 @@ class InlinePolicy:
             self.inline = 0.5 * self.inline + 0.5 * per_sample
         pace = self.pace
         if self.probing and pace is not None and self.inline * _MARGIN >= pace:
-            self._back_off(time.monotonic() - self.probe_started)
+            spent = time.monotonic() - self.probe_started
+            self._back_off(spent, decisive=self.inline >= _DECISIVE * pace)
             self._forget()
         elif self.probing and pace is not None:
             # Won: from now on no new samples go to the workers (results arriving before
@@ -201,21 +207,28 @@ class InlinePolicy:
             self.retry_seconds = _RETRY_SECONDS
         self.probing = False
 
-    def _back_off(self, spent: float) -> None:
-        """Wait before the next probe: this one took ``spent`` seconds and lost (see :data:`_QUIET_FACTOR`)."""
-        self.next_probe = time.monotonic() + max(self.retry_seconds, _QUIET_FACTOR * spent)
+    def _back_off(self, spent: float, *, decisive: bool) -> None:
+        """Wait before the next probe: this one took ``spent`` seconds and lost.
+
+        By far (``decisive``): :data:`_QUIET_FACTOR` times as long as it took, at least.
+        """
+        now = time.monotonic()
+        if decisive:
+            self.quiet = max(self.quiet, now + _QUIET_FACTOR * spent)
+        self.next_probe = max(now + self.retry_seconds, self.quiet)
         self.retry_seconds = min(2 * self.retry_seconds, _MAX_RETRY_SECONDS)
 
     def quiet_until(self) -> float:
-        """Return the ``time.monotonic()`` before which no probe is due; 0 when one may come.
+        """Return the ``time.monotonic()`` before which no probe is due after one lost by far.
 
-        A later run of the same pipeline keeps to it (:meth:`keep_quiet`): the same
-        samples would lose the same probe.
+        0 if none was. A later run of the same pipeline keeps to it (:meth:`keep_quiet`):
+        the same samples would lose the same probe.
         """
-        return 0.0 if self.active or math.isinf(self.next_probe) else self.next_probe
+        return 0.0 if self.active else self.quiet
 
     def keep_quiet(self, until: float) -> None:
         """Probe no sooner than ``until`` (an earlier run's :meth:`quiet_until`)."""
+        self.quiet = max(self.quiet, until)
         self.next_probe = max(self.next_probe, until)
 
     def deadline(self, size: int, started: float) -> float:

