@@ -45,6 +45,7 @@ from tests.helpers import (
     SlowStep,
     number_samples,
 )
+from tests.integration.dask.cells import notebook_script
 from tests.integration.dask.conftest import wait_for_workers
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -295,37 +296,14 @@ def test_timeout_is_refused(dask_client: Any) -> None:
 
 
 # Classes defined in __main__ with no file behind it, as in a notebook cell.
-NOTEBOOK_SCRIPT = textwrap.dedent(
-    """
-    import json
-    from distributed import Client, LocalCluster
-    from datamultiproc import BaseSample, Compose, Processor
-
-    class CellSample(BaseSample):
-        data: int
-
-    OFFSET = 10
-
-    class CellStep(Processor):
-        factor: int = 2
-
-        def process(self, sample):
-            sample.data = sample.data * self.factor + OFFSET
-            return sample
-
-    options = dict(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
-    with LocalCluster(host="127.0.0.1", **options) as cluster, Client(cluster) as client:
-        samples = [CellSample(id=f"c{i}", data=i) for i in range(40)]
-        result = Compose(CellStep(), CellStep(factor=3)).run(
-            samples, backend="dask", progress=False
-        )
-        print(json.dumps({
-            "status": result.status,
-            "data": [s.data for s in result],
-            "same_class": all(type(s) is CellSample for s in result),
-            "workers": len({r.worker for r in result.records}),
-        }))
-    """
+NOTEBOOK_SCRIPT = notebook_script(
+    40,
+    """{
+        "status": result.status,
+        "data": [s.data for s in result],
+        "same_class": all(type(s) is CellSample for s in result),
+        "workers": len({r.worker for r in result.records}),
+    }""",
 )
 
 

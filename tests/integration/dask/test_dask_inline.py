@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import textwrap
 import threading
 import time
 from collections import Counter
@@ -18,6 +17,7 @@ from datamultiproc.exceptions import FailuresWarning
 from datamultiproc.execution import DaskBackend, RunIterator, SampleFinished
 from datamultiproc.execution._policy import InlinePolicy
 from tests.helpers import AddStep, Burn, BurnFrom, FailOn, NumberSample, number_samples
+from tests.integration.dask.cells import notebook_script
 from tests.integration.dask.test_dask_backend import _run_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -190,37 +190,14 @@ def test_a_stop_in_the_client_leaves_the_next_run_correct(dask_client: Any) -> N
 
 
 # Classes defined in __main__ with no file behind it, as in a notebook cell.
-NOTEBOOK_SCRIPT = textwrap.dedent(
-    """
-    import json
-    from distributed import Client, LocalCluster
-    from datamultiproc import BaseSample, Compose, Processor
-
-    class CellSample(BaseSample):
-        data: int
-
-    OFFSET = 10
-
-    class CellStep(Processor):
-        factor: int = 2
-
-        def process(self, sample):
-            sample.data = sample.data * self.factor + OFFSET
-            return sample
-
-    options = dict(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
-    with LocalCluster(host="127.0.0.1", **options) as cluster, Client(cluster) as client:
-        samples = [CellSample(id=f"c{i}", data=i) for i in range(20_000)]
-        result = Compose(CellStep(), CellStep(factor=3)).run(
-            samples, backend="dask", progress=False
-        )
-        print(json.dumps({
-            "status": result.status,
-            "right": [s.data for s in result] == [(i * 2 + 10) * 3 + 10 for i in range(20_000)],
-            "same_class": all(type(s) is CellSample for s in result),
-            "workers": sorted({"parent" if r.worker == "parent" else "dask" for r in result.records}),
-        }))
-    """
+NOTEBOOK_SCRIPT = notebook_script(
+    20_000,
+    """{
+        "status": result.status,
+        "right": [s.data for s in result] == [(i * 2 + 10) * 3 + 10 for i in range(20_000)],
+        "same_class": all(type(s) is CellSample for s in result),
+        "workers": sorted({"parent" if r.worker == "parent" else "dask" for r in result.records}),
+    }""",
 )
 
 
