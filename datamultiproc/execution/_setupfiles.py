@@ -16,7 +16,8 @@ event and are not watched; Python modules are left to ``_codestate`` and ``_relo
 A file the pipeline writes itself is no input that changed: in a worker process
 (:func:`note_own_writes`) a file opened for writing, or renamed onto, by that process
 is not watched any more, so a ``process()`` that appends to a file its ``setup()``
-read does not set the pipeline up again at every chunk. In the calling process the
+read does not set the pipeline up again (only writes to watched files are noted: a
+worker saving a million files keeps no list of them). In the calling process the
 user's own writes between runs are exactly the edits to follow, so it notes none
 (and checks only when a run starts).
 
@@ -38,7 +39,8 @@ _T = TypeVar("_T")
 _CODE_SUFFIXES = (".py", ".pyc", ".pyd", ".so")
 _local = threading.local()  # .files: the set being filled while a setup() runs here
 _hooked: list[bool] = []
-_own_writes: list[set[str]] = []  # in a worker: the files it wrote (see note_own_writes)
+_own_writes: list[set[str]] = []  # in a worker: watched files it wrote (see note_own_writes)
+_watched: set[str] = set()  # every file a setup() here read: only writes to these are noted
 
 
 class FileStamps(tuple[tuple[str, int, int], ...]):
@@ -113,8 +115,9 @@ def _note_open(event: str, args: tuple[Any, ...]) -> None:
         return
     try:
         if event == "os.rename":  # os.rename and os.replace: src, dst, src_dir_fd, dst_dir_fd
-            if _own_writes:
-                _own_writes[0].add(os.path.abspath(os.fsdecode(args[1])))
+            target = os.path.abspath(os.fsdecode(args[1]))
+            if _own_writes and target in _watched:
+                _own_writes[0].add(target)
             return
         path, mode, flags = args
         if isinstance(path, int) or path is None:
@@ -125,7 +128,7 @@ def _note_open(event: str, args: tuple[Any, ...]) -> None:
         else:
             reading, writing = "r" in mode or "+" in mode, any(c in mode for c in "wax+")
         name = os.path.abspath(os.fsdecode(path))
-        if writing and _own_writes:
+        if writing and _own_writes and name in _watched:
             _own_writes[0].add(name)
         if reading and files is not None and not name.endswith(_CODE_SUFFIXES):
             files.add(name)
@@ -142,4 +145,5 @@ def _stamps(paths: set[str]) -> FileStamps:
             continue  # opened to probe, or gone already: nothing to compare with
         if not os.path.isdir(path):
             found.append((path, stat.st_mtime_ns, stat.st_size))
+            _watched.add(path)
     return FileStamps(found)
