@@ -36,6 +36,7 @@ class Scale(Processor):
 # A module whose code reads data globals (a dict, a number, an array) and a lock.
 DATA_SOURCE = """
 import threading
+from typing import ClassVar
 
 import numpy as np
 
@@ -53,8 +54,10 @@ def lookup(value):
 
 
 class Look(Processor):
+    LIMIT: ClassVar[int] = 1  # a class attribute the code reads
+
     def process(self, sample):
-        sample.data = lookup(sample.data)
+        sample.data = lookup(sample.data) + 10_000_000 * self.LIMIT
         return sample
 """
 

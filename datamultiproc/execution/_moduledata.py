@@ -4,8 +4,9 @@ A worker imports ``utils.py`` once (or inherits it at a fork). A notebook that l
 sets ``utils.THRESHOLD = 0.7``, or changes ``utils.TABLE["a"] = 2`` in place, does not
 change the worker's copy, and a warm worker (or a spawned one, which imports the
 file afresh) would go on reading the old value without a word, where the sequential
-backend reads the new one. So the pipeline carries, by value, the data globals of
-the user's own modules that its code reads, found the way a Cache finds them (see
+backend reads the new one. So the pipeline carries, by value, the data globals (and
+the data attributes of the classes) of the user's own modules that its code reads,
+found the way a Cache finds them (see
 ``storage._parts.data_reads``): plain data only (numbers, strings, containers, numpy
 arrays, pandas objects, pydantic models, dataclasses), each pickled on its own. A
 value of another type (a loaded model, a connection), one that cannot be pickled, and
@@ -73,28 +74,34 @@ _PLAIN = (
 
 
 class ModuleData(NamedTuple):
-    """Module globals to set in a worker: ``(module, name, pickled value)`` each."""
+    """Values to set in a worker: ``(module, owner, name, pickled value)`` each.
 
-    values: tuple[tuple[str, str, bytes], ...] = ()
+    ``owner`` is ``""`` for a module global, else the qualified name of the class in
+    ``module`` whose attribute it is.
+    """
+
+    values: tuple[tuple[str, str, str, bytes], ...] = ()
     sender: int = 0  # the calling process's pid: it never applies them
 
     def apply(self) -> None:
-        """Set each global to the value sent (not in the calling process).
+        """Set each global (or class attribute) to the value sent (not in the calling process).
 
-        A module the worker cannot import, or a value it cannot unpickle, is left as
-        the worker has it.
+        A module the worker cannot import, a class it cannot find, or a value it cannot
+        unpickle is left as the worker has it.
         """
         if os.getpid() == self.sender:
             return
-        for module_name, name, data in self.values:
-            module = sys.modules.get(module_name)
+        for module_name, owner, name, data in self.values:
             try:
-                if module is None:
-                    module = importlib.import_module(module_name)
+                target: Any = sys.modules.get(module_name)
+                if target is None:
+                    target = importlib.import_module(module_name)
+                for part in owner.split(".") if owner else ():
+                    target = getattr(target, part)
                 value = pickle.loads(data)
-            except Exception:
+                setattr(target, name, value)
+            except Exception:  # the worker keeps its own value, as before
                 continue
-            setattr(module, name, value)
 
 
 def collect(pipeline: Processor) -> ModuleData:
@@ -113,21 +120,22 @@ def collect(pipeline: Processor) -> ModuleData:
     ...     "        return sample\n",
     ...     settings.__dict__,
     ... )
-    >>> [(module, name) for module, name, _ in collect(settings.Flag()).values]
-    [('settings_example', 'THRESHOLD')]
+    >>> [(module, owner, name) for module, owner, name, _ in collect(settings.Flag()).values]
+    [('settings_example', '', 'THRESHOLD')]
     """
     values = []
-    for namespace, name, value in data_reads(pipeline):
-        module = namespace.get("__name__")
-        if not isinstance(module, str) or module in _MAIN_MODULES or not _plain(value):
+    for module, owner, name, value in data_reads(pipeline):
+        if module is None or module in _MAIN_MODULES or not _plain(value):
             continue
+        if owner and ("<locals>" in owner or name.startswith("_")):
+            continue  # a class made inside a function (no name to find it by); internals
         if not file_unchanged_since_loaded(module):
             continue  # edited on disk, not reloaded here: workers follow the file (_reloads)
         try:
             data = cloudpickle.dumps(value, protocol=5)
         except Exception:
             continue
-        values.append((module, name, data))
+        values.append((module, owner, name, data))
     return ModuleData(tuple(values), os.getpid())
 
 

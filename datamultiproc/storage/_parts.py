@@ -21,7 +21,7 @@ import hashlib
 import types
 from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel
@@ -31,7 +31,7 @@ from datamultiproc.storage._bytecode import CodeNames, code_names
 from datamultiproc.storage._fingerprint import Fingerprinter, class_identity
 from datamultiproc.storage._origins import Origin, module_origin
 
-__all__ = ["Dependency", "FunctionCheck", "KeyParts", "data_reads", "display_value"]
+__all__ = ["DataRead", "Dependency", "FunctionCheck", "KeyParts", "data_reads", "display_value"]
 
 #: A name the key read: (namespace, name, value seen). The key holds while each is unchanged.
 Dependency = tuple[Mapping[str, Any], str, Any]
@@ -65,6 +65,9 @@ class KeyParts:
     data_reads
         The data globals the code reads (not code, not state it writes): the namespace
         (a module's or a notebook's globals), the name, and the value seen.
+    class_data
+        The data attributes of the user's classes the walk keyed (not methods, not
+        state the code writes): the class, the name, and the value seen.
     """
 
     #: Follow the code of a class with ``cache_version`` too (for :attr:`data_reads`).
@@ -74,6 +77,7 @@ class KeyParts:
         self.parts: dict[str, str] = {}
         self.dependencies: list[Dependency] = []
         self.data_reads: list[Dependency] = []
+        self.class_data: list[tuple[type, str, Any]] = []
         self.functions: list[FunctionCheck] = []
         self.unstable: list[str] = []
         self._digests: dict[str, str] = {}
@@ -324,26 +328,45 @@ class KeyParts:
             elif name in written:
                 fingerprinter.token("state", name)  # class state the code writes: a counter
             else:
+                self.class_data.append((cls, name, attr))
                 fingerprinter.token("attr", name)
                 fingerprinter.value(attr, f"{cls.__qualname__}.{name}")
 
 
-def data_reads(pipeline: Processor) -> list[Dependency]:
-    """Return the data globals the code of ``pipeline``'s steps reads, as a Cache keys them.
+class DataRead(NamedTuple):
+    """A value the code reads: a module global (``owner`` empty) or a class attribute."""
+
+    module: str | None  # the module's name (``None`` if the namespace has none)
+    owner: str  # the qualified name of the class in ``module``, or ""
+    name: str
+    value: Any
+
+
+def data_reads(pipeline: Processor) -> list[DataRead]:
+    """Return the data the code of ``pipeline``'s steps reads, as a Cache keys it.
 
     The walk of a cache key (code followed into the user's own functions, classes and
-    modules), without hashing anything, and into classes with ``cache_version`` too.
-    Each entry is ``(namespace, name, value)``; a name read twice appears once.
+    modules), without hashing anything, and into classes with ``cache_version`` too:
+    the module globals it reads and the data attributes of the user's classes it
+    meets, each once.
     """
     reads = _DataReads()
     for position in walk(pipeline):
         reads.processor(position.step, "")
-    seen: set[tuple[int, str]] = set()
+    found = [
+        DataRead(namespace.get("__name__"), "", name, value)
+        for namespace, name, value in reads.data_reads
+    ]
+    found += [
+        DataRead(cls.__module__, cls.__qualname__, name, value)
+        for cls, name, value in reads.class_data
+    ]
+    seen: set[tuple[str | None, str, str]] = set()
     unique = []
-    for namespace, name, value in reads.data_reads:
-        if (id(namespace), name) not in seen:
-            seen.add((id(namespace), name))
-            unique.append((namespace, name, value))
+    for read in found:
+        if read[:3] not in seen:
+            seen.add(read[:3])
+            unique.append(read)
     return unique
 
 

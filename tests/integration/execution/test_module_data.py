@@ -42,7 +42,10 @@ def edits(module: ModuleType) -> Iterator[str]:
     yield "a number assigned"
     module.ARRAY[0] = 5.0
     yield "an array changed in place"
+    module.Look.LIMIT = 4
+    yield "a class attribute assigned"
     module.TABLE["add"], module.THRESHOLD, module.ARRAY[0] = 1, 0.5, 1.0  # type: ignore[attr-defined]
+    module.Look.LIMIT = 1
     yield "everything back as imported (the first run's pipeline again)"
     # The notebook's own objects were never replaced by copies.
     assert module.TABLE is table
@@ -52,7 +55,7 @@ def edits(module: ModuleType) -> Iterator[str]:
 def check_every_edit(module: ModuleType, backend: Any) -> None:
     """Run the module's pipeline after each edit; the results must be the notebook's."""
     for edit in edits(module):
-        expected = [module.lookup(i) for i in range(30)]
+        expected = [module.lookup(i) + 10_000_000 * module.Look.LIMIT for i in range(30)]
         result = run(module.Look(), number_samples(30), backend=backend, progress=False)
         assert [s.data for s in result] == expected, edit
         assert {r.worker for r in result.records} != {"parent"}
