@@ -194,7 +194,7 @@ class _WorkerState:
         if run is None or self.checked.get(key) != run:
             if run is not None:
                 self.checked[key] = run
-            if self.read.get(key, FileStamps()).changed():
+            if key in self.blobs and self.read[key].changed():
                 self.load(key, self.blobs[key])
         self.use(key)
         return self.pipelines[key]
@@ -209,7 +209,7 @@ class _WorkerState:
             self.module_data.get(key, ModuleData()).apply()
 
     def load(self, key: bytes, blob: bytes) -> None:
-        self.blobs[key] = blob
+        self.blobs.pop(key, None)
         self.pipelines.pop(key, None)  # set up again: newest last
         try:
             pipeline, data = load_pipeline(blob)
@@ -226,6 +226,8 @@ class _WorkerState:
         else:
             setup_failure, self.read[key] = prepare_watched(pipeline)
             self.pipelines[key] = (pipeline, setup_failure)
+            if self.read[key]:
+                self.blobs[key] = blob  # kept only to set it up again when one changes
         self.params[key] = {}
         while len(self.pipelines) > _KEPT_PIPELINES:
             dropped, _ = self.pipelines.popitem(last=False)
