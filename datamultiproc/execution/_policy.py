@@ -33,6 +33,11 @@ _MAX_RETRY_SECONDS = 2.0  # so noise never keeps the parent out for long
 # times as slow. A near loss (noise, a moment of load) is retried soon, as before.
 _DECISIVE = 2.0
 _QUIET_FACTOR = 100.0
+# ...and only a probe this long counts: a cheap probe (W1's 32 samples, about a
+# millisecond) lost to a moment of load must not keep the parent out for long (in a
+# 2,000,000-sample imap the workers then held the samples for seconds, and the parent's
+# memory grew by up to 21 MiB instead of 0.1).
+_QUIET_MIN_SECONDS = 0.005
 _MARGIN = 1.2  # hysteresis between the two modes
 # A first run the parent won holds its estimated pace for the workers times this: their
 # first chunks come back far slower than they run later (W1: about 70 µs per sample over
@@ -65,10 +70,10 @@ class InlinePolicy:
     the workers share) never runs serially, even when other programs slow the
     workers down; a probe stops early once it falls behind the workers' pace (samples that
     wait rather than compute, e.g. on I/O), and after a lost probe the next one
-    waits :data:`_RETRY_SECONDS`, twice as long after each further loss; after one lost
-    by far (:data:`_DECISIVE`), at least :data:`_QUIET_FACTOR` times as long as the probe
-    took, and the next run of the pipeline keeps to that too (:meth:`quiet_until`,
-    :meth:`keep_quiet`).
+    waits :data:`_RETRY_SECONDS`, twice as long after each further loss; after a long
+    one (:data:`_QUIET_MIN_SECONDS`) lost by far (:data:`_DECISIVE`), at least
+    :data:`_QUIET_FACTOR` times as long as the probe took, and the next run of the
+    pipeline keeps to that too (:meth:`quiet_until`, :meth:`keep_quiet`).
 
     A policy may start from the figures of an earlier run of the same pipeline in
     which the parent took over (:meth:`recall`): it then asks for a probe at once,
@@ -213,7 +218,7 @@ class InlinePolicy:
         By far (``decisive``): :data:`_QUIET_FACTOR` times as long as it took, at least.
         """
         now = time.monotonic()
-        if decisive:
+        if decisive and spent >= _QUIET_MIN_SECONDS:
             self.quiet = max(self.quiet, now + _QUIET_FACTOR * spent)
         self.next_probe = max(now + self.retry_seconds, self.quiet)
         self.retry_seconds = min(2 * self.retry_seconds, _MAX_RETRY_SECONDS)
