@@ -33,11 +33,10 @@ _MAX_RETRY_SECONDS = 2.0  # so noise never keeps the parent out for long
 # times as slow. A near loss (noise, a moment of load) is retried soon, as before.
 _DECISIVE = 2.0
 _QUIET_FACTOR = 100.0
-# ...and only a probe this long counts: a cheap probe (W1's 32 samples, about a
-# millisecond) lost to a moment of load must not keep the parent out for long (in a
-# 2,000,000-sample imap the workers then held the samples for seconds, and the parent's
-# memory grew by up to 21 MiB instead of 0.1).
-_QUIET_MIN_SECONDS = 0.005
+# ...and only when a sample costs the parent at least this much: a probe of tiny
+# samples (W1's, a Dask client's) lost to a moment of load costs little and is retried
+# soon, or the parent would stay out of a whole run on noise.
+_QUIET_MIN_SECONDS = 0.001
 _MARGIN = 1.2  # hysteresis between the two modes
 # A first run the parent won holds its estimated pace for the workers times this: their
 # first chunks come back far slower than they run later (W1: about 70 µs per sample over
@@ -70,10 +69,11 @@ class InlinePolicy:
     the workers share) never runs serially, even when other programs slow the
     workers down; a probe stops early once it falls behind the workers' pace (samples that
     wait rather than compute, e.g. on I/O), and after a lost probe the next one
-    waits :data:`_RETRY_SECONDS`, twice as long after each further loss; after a long
-    one (:data:`_QUIET_MIN_SECONDS`) lost by far (:data:`_DECISIVE`), at least
-    :data:`_QUIET_FACTOR` times as long as the probe took, and the next run of the
-    pipeline keeps to that too (:meth:`quiet_until`, :meth:`keep_quiet`).
+    waits :data:`_RETRY_SECONDS`, twice as long after each further loss; after a probe
+    of samples that each cost the parent :data:`_QUIET_MIN_SECONDS` or more, lost by
+    far (:data:`_DECISIVE`), at least :data:`_QUIET_FACTOR` times as long as the probe
+    took, and the next run of the pipeline keeps to that too (:meth:`quiet_until`,
+    :meth:`keep_quiet`).
 
     A policy may start from the figures of an earlier run of the same pipeline in
     which the parent took over (:meth:`recall`): it then asks for a probe at once,
@@ -148,7 +148,7 @@ class InlinePolicy:
         # Not kept: a later probe must pass the workers' figures first (CPU-heavy samples
         # never go back to the parent on the strength of this one).
         self.inline = None
-        self._back_off(spent, decisive=inline >= _DECISIVE * pace)
+        self._back_off(spent, decisive=_lost_by_far(inline, pace))
 
     def recall(self, figures: InlineFigures) -> None:
         """Start from an earlier run's figures: probe the parent before using any worker."""
@@ -203,7 +203,7 @@ class InlinePolicy:
         pace = self.pace
         if self.probing and pace is not None and self.inline * _MARGIN >= pace:
             spent = time.monotonic() - self.probe_started
-            self._back_off(spent, decisive=self.inline >= _DECISIVE * pace)
+            self._back_off(spent, decisive=_lost_by_far(self.inline, pace))
             self._forget()
         elif self.probing and pace is not None:
             # Won: from now on no new samples go to the workers (results arriving before
@@ -218,7 +218,7 @@ class InlinePolicy:
         By far (``decisive``): :data:`_QUIET_FACTOR` times as long as it took, at least.
         """
         now = time.monotonic()
-        if decisive and spent >= _QUIET_MIN_SECONDS:
+        if decisive:
             self.quiet = max(self.quiet, now + _QUIET_FACTOR * spent)
         self.next_probe = max(now + self.retry_seconds, self.quiet)
         self.retry_seconds = min(2 * self.retry_seconds, _MAX_RETRY_SECONDS)
@@ -289,3 +289,8 @@ class InlinePolicy:
         if not self.active or self.inline is None:
             return 0
         return max(1, min(_MAX_INLINE_CHUNK, int(_INLINE_SECONDS / max(self.inline, 1e-7))))
+
+
+def _lost_by_far(inline: float, pace: float) -> bool:
+    """Whether a probe at ``inline`` per sample lost to ``pace`` by far, on costly samples."""
+    return inline >= _QUIET_MIN_SECONDS and inline >= _DECISIVE * pace

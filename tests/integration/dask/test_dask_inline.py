@@ -77,13 +77,22 @@ def test_tiny_samples_run_in_the_client_with_the_workers_results(dask_client: An
 
 
 def test_the_next_run_of_a_pipeline_probes_the_client_first(dask_client: Any) -> None:
-    pipeline = Compose(AddStep(step_size=5), AddStep(step_size=6))  # not run before here
-    first = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
-    assert first.records[0].worker != "parent"  # a first run: the workers' chunks come first
-    assert _where(first)["parent"] > 0
-    again = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
-    assert again.records[0].worker == "parent"  # the probe in the client comes first
-    assert [s.data for s in again] == [i + 11 for i in range(TINY)]
+    # Whether the client wins a first run is timed: on a busy machine it must in one of
+    # three (each a pipeline not run before here); after a run it won, the next run of
+    # that pipeline starts in the client.
+    outcomes = []
+    for attempt in range(3):
+        step = 5 + 10 * attempt
+        pipeline = Compose(AddStep(step_size=step), AddStep(step_size=6))
+        first = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
+        assert first.records[0].worker != "parent"  # a first run: the workers come first
+        again = pipeline.run(number_samples(TINY), backend=dask_client, progress=False)
+        assert [s.data for s in again] == [i + step + 6 for i in range(TINY)]
+        outcomes.append((_where(first)["parent"], again.records[0].worker))
+        if outcomes[-1][0] > 0 and outcomes[-1][1] == "parent":
+            break
+    # The client took part in the first run, and the next one started with its probe.
+    assert any(taken > 0 and starts == "parent" for taken, starts in outcomes), outcomes
     other = Compose(AddStep(step_size=5), AddStep(step_size=7))  # another pipeline
     assert (
         other.run(number_samples(TINY), backend=dask_client, progress=False).records[0].worker
@@ -100,14 +109,19 @@ def test_cpu_heavy_samples_never_run_in_the_client(dask_client: Any) -> None:
 
 def test_samples_that_get_expensive_go_back_to_the_workers(dask_client: Any) -> None:
     start = TINY
-    pipeline = BurnFrom(start=start, seconds=0.002)
-    result = pipeline.run(number_samples(start + 600), backend=dask_client, progress=False)
-    assert [s.data for s in result] == [i + 1 for i in range(start + 600)]
-    cheap = Counter(r.worker == "parent" for r in result.records[:start])
-    costly = Counter(r.worker == "parent" for r in result.records[start:])
-    assert cheap[True] > start // 4, cheap
-    # An inline chunk stops at twice its expected time: a few costly samples run there first.
-    assert costly[False] > 500, costly
+    shares = []
+    for attempt in range(3):  # the client's share is timed: it must win in one of three
+        pipeline = BurnFrom(start=start, seconds=0.002 + attempt * 1e-6)  # a new pipeline
+        result = pipeline.run(number_samples(start + 600), backend=dask_client, progress=False)
+        assert [s.data for s in result] == [i + 1 for i in range(start + 600)]
+        cheap = Counter(r.worker == "parent" for r in result.records[:start])
+        costly = Counter(r.worker == "parent" for r in result.records[start:])
+        # An inline chunk stops at twice its expected time: a few costly samples run there.
+        assert costly[False] > 500, costly
+        shares.append(cheap[True])
+        if cheap[True] > start // 4:
+            break
+    assert max(shares) > start // 4, shares
 
 
 @pytest.mark.usefixtures("client_takes_part")
