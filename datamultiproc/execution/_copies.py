@@ -29,12 +29,13 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel
 
-__all__ = ["copy_sample", "immutable"]
+__all__ = ["ATOMIC", "copy_sample", "immutable"]
 
 _T = TypeVar("_T")
-_ATOMIC = frozenset({int, float, str, bool, bytes, complex, type(None)})
+#: Types whose values nothing can change, checked by exact type (a fast path).
+ATOMIC = frozenset({int, float, str, bool, bytes, complex, type(None)})
 # Values deepcopy may share or recreate as it likes: nothing can change them in place.
-_IMMUTABLE = _ATOMIC | {
+_IMMUTABLE = ATOMIC | {
     range,
     datetime.date,
     datetime.datetime,
@@ -82,7 +83,7 @@ def copy_sample(sample: _T) -> _T:
     first = None  # the first list field; further ones are checked against every field
     for name, value in state.items():
         kind = type(value)
-        if kind in _ATOMIC:
+        if kind in ATOMIC:
             continue
         if kind is not list:
             if immutable(value):
@@ -90,7 +91,7 @@ def copy_sample(sample: _T) -> _T:
             return _deep_copy_sample(sample)
         for item in value:
             kind = type(item)
-            if kind in _ATOMIC or (
+            if kind in ATOMIC or (
                 # A processing_history entry: (stage, params).
                 kind is tuple and len(item) == 2 and type(item[0]) is str and type(item[1]) is str
             ):
@@ -129,7 +130,7 @@ def immutable(value: Any) -> bool:
         return True
     if kind is tuple or kind is frozenset:
         for item in value:  # noqa: SIM110 (a plain loop: all() over a generator costs more)
-            if type(item) not in _ATOMIC and not immutable(item):
+            if type(item) not in ATOMIC and not immutable(item):
                 return False
         return True
     return False
@@ -151,7 +152,7 @@ def _deep_copy_sample(sample: _T) -> _T:
 
 def _copy(value: Any, memo: dict[int, Any]) -> Any:
     kind = type(value)
-    if kind in _ATOMIC:
+    if kind in ATOMIC:
         return value
     known = memo.get(id(value))
     if known is not None:

@@ -31,7 +31,7 @@ from typing import Any
 
 from datamultiproc.core import BaseSample, FailureRecord, SampleRecord
 from datamultiproc.exceptions import ReusedInputWarning
-from datamultiproc.execution._copies import immutable
+from datamultiproc.execution._copies import ATOMIC, immutable
 from datamultiproc.execution._job import Item, Outcome
 
 __all__ = ["InputReader"]
@@ -110,9 +110,6 @@ class InputReader:
         self.rejected.append(Outcome(index, None, record, failure))
 
 
-_ATOMIC = frozenset({int, float, str, bool, bytes, type(None)})
-
-
 class _ReuseCheck:
     """Whether a sample holds a mutable object the sample read before it held too."""
 
@@ -124,7 +121,7 @@ class _ReuseCheck:
         """Note ``sample``; warn and return ``True`` if it shares an object with the last one."""
         held = {}
         for name, value in sample.__dict__.items():
-            if type(value) not in _ATOMIC and not immutable(value):
+            if type(value) not in ATOMIC and not immutable(value):
                 held[id(value)] = name
         shared = next((key for key in held if key in self.held), None)
         if shared is not None and self.previous is not None:

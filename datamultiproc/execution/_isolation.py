@@ -25,14 +25,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from datamultiproc.execution._codec import restore_sample, sample_state
-from datamultiproc.execution._copies import copy_sample, immutable
+from datamultiproc.execution._copies import ATOMIC, copy_sample, immutable
 
 __all__ = ["own_objects"]
-
-_ATOMIC = frozenset({int, float, str, bool, bytes, complex, type(None)})
-# Items of a list that hold nothing mutable; a tuple here is a history entry (str, str)
-# or the like: checked whole below when it holds anything else.
-_PLAIN = _ATOMIC
 
 
 def own_objects(items: list[Any]) -> int:
@@ -61,9 +56,9 @@ def own_objects(items: list[Any]) -> int:
         mine = {id(fields_set)}  # pydantic adds to it when a field is assigned
         for value in values.values():
             kind = type(value)
-            if kind in _ATOMIC:
+            if kind in ATOMIC:
                 continue
-            if kind is list and all(type(item) in _PLAIN for item in value):
+            if kind is list and all(type(item) in ATOMIC for item in value):
                 mine.add(id(value))  # numbers, strings, history entries: the usual sample
                 continue
             _note_mutable(value, mine)
@@ -85,7 +80,7 @@ def _note_mutable(root: Any, found: set[int]) -> None:
     while pending:
         value = pending.pop()
         kind = type(value)
-        if kind in _ATOMIC:
+        if kind in ATOMIC:
             continue
         if kind is tuple or kind is frozenset:
             pending.extend(value)  # immutable itself; what it holds may not be
