@@ -441,3 +441,17 @@ class AddFromFile(Processor):
                 written.write(" x")
         sample.data = sample.data + self._add
         return sample
+
+
+class AddFromEnvironment(Processor):
+    """Adds ``$<variable>`` (0 when unset) in ``process()`` and ``$<variable>_SETUP`` as set up."""
+
+    variable: str
+    _at_setup: int = PrivateAttr(default=0)
+
+    def setup(self) -> None:
+        self._at_setup = int(os.environ.get(f"{self.variable}_SETUP", "0"))
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        sample.data = sample.data + int(os.environ.get(self.variable, "0")) + self._at_setup
+        return sample

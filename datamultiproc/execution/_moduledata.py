@@ -15,7 +15,8 @@ run what the file says, see ``_reloads``) stay as each worker has them. A change
 value changes the pipeline's bytes, hence its key: workers set the pipeline up again,
 and before running its samples set those globals to the values sent
 (:meth:`ModuleData.apply`). Globals of a notebook's ``__main__`` travel with the code
-already (cloudpickle sends them by value).
+already (cloudpickle sends them by value). Environment variables the notebook changed
+travel the same way (see ``_environ``).
 
 The calling process never applies them (its modules hold the originals), nor does
 any worker running inside it (a Dask cluster of threads).
@@ -40,6 +41,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from datamultiproc.core import Processor
+from datamultiproc.execution import _environ as environ_changes
 from datamultiproc.execution._codestate import file_unchanged_since_loaded
 from datamultiproc.storage._parts import data_reads
 
@@ -82,15 +84,19 @@ class ModuleData(NamedTuple):
 
     values: tuple[tuple[str, str, str, bytes], ...] = ()
     sender: int = 0  # the calling process's pid: it never applies them
+    environ: environ_changes.Changes = ()  # see _environ
 
     def apply(self) -> None:
-        """Set each global (or class attribute) to the value sent (not in the calling process).
+        """Set each global (or class attribute) and environment variable as sent.
+
+        Not in the calling process (its modules and environment hold the originals).
 
         A module the worker cannot import, a class it cannot find, or a value it cannot
         unpickle is left as the worker has it.
         """
         if os.getpid() == self.sender:
             return
+        environ_changes.apply(self.environ)
         for module_name, owner, name, data in self.values:
             try:
                 target: Any = sys.modules.get(module_name)
@@ -136,7 +142,7 @@ def collect(pipeline: Processor) -> ModuleData:
         except Exception:
             continue
         values.append((module, owner, name, data))
-    return ModuleData(tuple(values), os.getpid())
+    return ModuleData(tuple(values), os.getpid(), environ_changes.changes())
 
 
 def load_pipeline(blob: bytes) -> tuple[Processor, ModuleData]:

@@ -1,0 +1,50 @@
+"""Dask workers see the environment variables the notebook changed (and only those)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from datamultiproc import run
+from tests.helpers import AddFromEnvironment, number_samples
+from tests.integration.execution.test_environ import VARIABLE, check_every_edit
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def clean_environment() -> Iterator[None]:
+    yield
+    for name in (VARIABLE, f"{VARIABLE}_SETUP"):
+        os.environ.pop(name, None)
+
+
+def test_dask_workers_see_the_notebooks_environment(dask_client: Any) -> None:
+    check_every_edit(dask_client)
+
+
+def test_dask_workers_keep_their_own_variables(dask_client: Any) -> None:
+    # A worker's own setting (as a remote machine has its own PATH and HOME) stays.
+    dask_client.run(_set, "DATAMULTIPROC_TEST_WORKERS_OWN", "w")
+    try:
+        os.environ[VARIABLE] = "3"
+        result = run(AddFromEnvironment(variable=VARIABLE), number_samples(8), backend=dask_client)
+        assert [s.data for s in result] == [i + 3 for i in range(8)]
+        seen = dask_client.run(_get, "DATAMULTIPROC_TEST_WORKERS_OWN")
+        assert set(seen.values()) == {"w"}
+    finally:
+        dask_client.run(_set, "DATAMULTIPROC_TEST_WORKERS_OWN", None)
+
+
+def _set(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def _get(name: str) -> str | None:
+    return os.environ.get(name)
