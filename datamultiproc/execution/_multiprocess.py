@@ -60,7 +60,7 @@ __all__ = ["MultiprocessBackend"]
 _DEPTH = 2  # chunks in flight per worker
 _TARGET_SECONDS = 0.02
 _TARGET_BYTES = 4 << 20
-_MAX_CHUNK = 4096
+_MAX_CHUNK = 1024
 _MAX_ATTEMPTS = 3  # a sample is retried at most this often after its worker died
 _POLL_SECONDS = 0.05
 # A first run of fewer samples starts its workers at once: starting them costs it only
