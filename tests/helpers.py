@@ -455,3 +455,11 @@ class AddFromEnvironment(Processor):
     def process(self, sample: NumberSample) -> NumberSample:
         sample.data = sample.data + int(os.environ.get(self.variable, "0")) + self._at_setup
         return sample
+
+
+class DrawRandom(Processor):
+    """Sets ``data`` to a draw from numpy's global generator (as an augmentation would)."""
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        sample.data = int(np.random.randint(0, 2**62))
+        return sample

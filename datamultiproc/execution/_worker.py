@@ -40,6 +40,7 @@ from datamultiproc.execution._heap import keep_freed_memory, release_if_idle
 from datamultiproc.execution._isolation import own_objects
 from datamultiproc.execution._lifeline import Lifeline, watch_parent
 from datamultiproc.execution._moduledata import ModuleData, load_pipeline
+from datamultiproc.execution._randomness import own_random_numbers
 from datamultiproc.execution._reloads import ReloadError, follow, note_imports
 from datamultiproc.execution._remote import RemoteReadError
 from datamultiproc.execution._setupfiles import FileStamps, note_own_writes, watched_setup
@@ -218,6 +219,7 @@ class _WorkerState:
             self.applied = key
             if data.sender != os.getpid():
                 note_own_writes()  # a worker: files it writes are no edits of the user's
+                own_random_numbers(data.sender)
         except Exception as exc:
             # E.g. a processor class whose module the worker cannot import.
             failure = raw_failure(exc)
