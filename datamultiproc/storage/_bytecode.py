@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import dis
 import functools
+import re
 import sys
 import types
 from typing import NamedTuple
 
-__all__ = ["CodeNames", "code_names"]
+__all__ = ["CodeNames", "code_names", "environment_names"]
 
 _LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
 _ATTRS = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
+_ENVIRONMENT_READS = frozenset({"environ", "environb", "getenv", "getenvb"})
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MUTATORS = frozenset(
     {
         "add",
@@ -103,6 +106,38 @@ def code_names(code: types.CodeType) -> CodeNames:
                     chains.add(chain)
         written |= _writes(instructions)
     return CodeNames(tuple(sorted(loaded)), tuple(sorted(chains)), frozenset(written))
+
+
+@functools.lru_cache(maxsize=4096)
+def environment_names(code: types.CodeType) -> tuple[str, ...]:
+    """Return the environment variables ``code`` may read by name, sorted.
+
+    Code that reads the environment (``os.environ``, ``os.getenv``, nested code
+    included) may read any variable named by one of its string constants; the names
+    are those constants. Names computed at run time are not found.
+
+    Examples
+    --------
+    >>> def f(s):
+    ...     return os.environ.get("LABEL_SET", "v1") + s.name
+    >>> environment_names(f.__code__)
+    ('LABEL_SET', 'v1')
+    >>> environment_names((lambda s: s.get("LABEL_SET")).__code__)
+    ()
+    """
+    nested = _all_code(code)
+    if not any(_ENVIRONMENT_READS.intersection(part.co_names) for part in nested):
+        return ()
+    return tuple(
+        sorted(
+            {
+                const
+                for part in nested
+                for const in part.co_consts
+                if isinstance(const, str) and _VARIABLE_NAME.fullmatch(const)
+            }
+        )
+    )
 
 
 def _all_code(code: types.CodeType) -> list[types.CodeType]:

@@ -18,6 +18,7 @@ and is keyed by type only.
 from __future__ import annotations
 
 import hashlib
+import os
 import types
 from collections import deque
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from datamultiproc.core import BaseSample, Processor, walk
-from datamultiproc.storage._bytecode import CodeNames, code_names
+from datamultiproc.storage._bytecode import CodeNames, code_names, environment_names
 from datamultiproc.storage._fingerprint import Fingerprinter, class_identity
 from datamultiproc.storage._origins import Origin, module_origin
 
@@ -209,6 +210,16 @@ class KeyParts:
             self._global(fingerprinter, function.__globals__, name, names, function)
         self.unstable += fingerprinter.unstable
         self.add(label, fingerprinter.hexdigest())
+        for variable in environment_names(function.__code__):
+            self._environment_variable(variable)
+
+    def _environment_variable(self, name: str) -> None:
+        # Shown as set or unset with a digest, never the value: it may be a secret, and
+        # the parts are written to the manifest.
+        value = os.environ.get(name)
+        digest = _digest("unset" if value is None else f"set:{value}")
+        shown = "unset" if value is None else f"set ({digest[:_SHORT_DIGEST]})"
+        self.add(f"environment variable {name}", digest, shown)
 
     def _global(
         self,
@@ -267,6 +278,10 @@ class KeyParts:
         reference = self.code_reference(target)
         if reference is not None:
             fingerprinter.token("reference", reference)
+        elif target is os.environ or target is getattr(os, "environb", None):
+            # ``from os import environ``: the variables read are keyed one by one (see
+            # _environment_variable); the whole environment differs between sessions.
+            fingerprinter.token("environment", name)
         elif isinstance(target, (types.BuiltinFunctionType, np.ufunc)):
             fingerprinter.value(target, name)
         elif written:
