@@ -52,7 +52,7 @@ __all__ = ["Cache"]
 MANIFEST = "manifest.json"
 _Outcome = Literal["hit", "missing", "corrupt", "unloadable"]
 SUFFIX = ".pickle"
-_MAX_NAMES = 1 << 16
+_MAX_NAMES = 1 << 14  # ids whose file names are remembered: about 160 bytes each
 
 
 class Cache(Processor):
