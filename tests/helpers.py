@@ -463,3 +463,14 @@ class DrawRandom(Processor):
     def process(self, sample: NumberSample) -> NumberSample:
         sample.data = int(np.random.randint(0, 2**62))
         return sample
+
+
+class AddFromRelativeFile(Processor):
+    """Adds the number in the file at ``path`` (relative to the working directory), read in process()."""
+
+    path: str
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        with open(self.path) as source:
+            sample.data = sample.data + int(source.read())
+        return sample

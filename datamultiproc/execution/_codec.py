@@ -20,7 +20,6 @@ messages carry only the token. Results coming back name the parent's own class.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -38,7 +37,7 @@ from datamultiproc.core import BaseSample, Processor
 from datamultiproc.exceptions import NotPicklableError
 from datamultiproc.execution import _remote as remote_reads
 from datamultiproc.execution import _transport as transport
-from datamultiproc.execution._moduledata import collect as collect_module_data
+from datamultiproc.execution._moduledata import dump_pipeline
 
 __all__ = [
     "Encoded",
@@ -348,9 +347,10 @@ def describe_unpicklable(sample: Any, exc: BaseException) -> NotPicklableError:
 def encode_pipeline(pipeline: Processor) -> tuple[bytes, bytes]:
     """Pickle a pipeline once per run; return ``(key, blob)``, the key naming its content.
 
-    The blob holds the pipeline and the data of the user's modules its code reads
-    (see ``_moduledata``; :func:`~._moduledata.load_pipeline` reads it back), so the
-    key changes when either does.
+    The blob holds the pipeline, the data of the user's modules its code reads and the
+    caller's changes to its environment (see ``_moduledata``, ``_environ``;
+    :func:`~._moduledata.load_pipeline` reads it back); the key changes when any does
+    (but not when only ``sys.path`` grew).
 
     Raises
     ------
@@ -358,10 +358,9 @@ def encode_pipeline(pipeline: Processor) -> tuple[bytes, bytes]:
         If a processor holds something that cannot be pickled; names the field.
     """
     try:
-        blob = cloudpickle.dumps((pipeline, collect_module_data(pipeline)), protocol=5)
+        return dump_pipeline(pipeline)
     except Exception as exc:
         raise _describe_bad_processor(pipeline, exc) from exc
-    return hashlib.blake2b(blob, digest_size=16).digest(), blob
 
 
 def encode_samples(

@@ -29,6 +29,7 @@ import datetime
 import decimal
 import enum
 import fractions
+import hashlib
 import importlib
 import os
 import pathlib
@@ -41,11 +42,12 @@ import numpy as np
 from pydantic import BaseModel
 
 from datamultiproc.core import Processor
-from datamultiproc.execution import _environ as environ_changes
 from datamultiproc.execution._codestate import file_unchanged_since_loaded
+from datamultiproc.execution._environ import Environment, current_import_path
+from datamultiproc.execution._environ import current as current_environment
 from datamultiproc.storage._parts import data_reads
 
-__all__ = ["ModuleData", "collect", "load_pipeline"]
+__all__ = ["ModuleData", "collect", "dump_pipeline", "load_pipeline"]
 
 _MAIN_MODULES = frozenset({"__main__", "__mp_main__"})
 _PLAIN = (
@@ -84,7 +86,7 @@ class ModuleData(NamedTuple):
 
     values: tuple[tuple[str, str, str, bytes], ...] = ()
     sender: int = 0  # the calling process's pid: it never applies them
-    environ: environ_changes.Changes = ()  # see _environ
+    environment: Environment = Environment()  # see _environ
 
     def apply(self) -> None:
         """Set each global (or class attribute) and environment variable as sent.
@@ -96,7 +98,7 @@ class ModuleData(NamedTuple):
         """
         if os.getpid() == self.sender:
             return
-        environ_changes.apply(self.environ)
+        self.environment.apply()
         for module_name, owner, name, data in self.values:
             try:
                 target: Any = sys.modules.get(module_name)
@@ -142,12 +144,30 @@ def collect(pipeline: Processor) -> ModuleData:
         except Exception:
             continue
         values.append((module, owner, name, data))
-    return ModuleData(tuple(values), os.getpid(), environ_changes.changes())
+    return ModuleData(tuple(values), os.getpid(), current_environment())
+
+
+def dump_pipeline(pipeline: Processor) -> tuple[bytes, bytes]:
+    """Pickle ``pipeline`` with the module data its code reads and the caller's environment.
+
+    Returns ``(key, blob)``; the key covers all but the import path (see ``_environ``).
+    The environment and the import path also go first, on their own: a worker applies
+    them before unpickling the pipeline, whose modules may live in a folder the notebook
+    added to ``sys.path``, or read a variable when imported.
+    """
+    data = collect(pipeline)
+    inner = cloudpickle.dumps((pipeline, data), protocol=5)
+    envelope = (data.environment, current_import_path(), data.sender, inner)
+    return hashlib.blake2b(inner, digest_size=16).digest(), pickle.dumps(envelope, protocol=5)
 
 
 def load_pipeline(blob: bytes) -> tuple[Processor, ModuleData]:
-    """Unpickle what ``encode_pipeline`` made: the pipeline and the module data it reads."""
-    pipeline, data = pickle.loads(blob)
+    """Unpickle what :func:`dump_pipeline` made: the pipeline and the module data it reads."""
+    environment, import_path, sender, inner = pickle.loads(blob)
+    if os.getpid() != sender:
+        import_path.apply()
+        environment.apply()
+    pipeline, data = pickle.loads(inner)
     return pipeline, data
 
 

@@ -1,16 +1,21 @@
-"""Dask workers see the environment variables the notebook changed (and only those)."""
+"""Dask workers see what the notebook changed in its environment (and only that)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from datamultiproc import run
 from tests.helpers import AddFromEnvironment, number_samples
-from tests.integration.execution.test_environ import VARIABLE, check_every_edit
+from tests.integration.execution.test_environ import (
+    VARIABLE,
+    check_a_late_folder,
+    check_every_edit,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -24,6 +29,10 @@ def clean_environment() -> Iterator[None]:
 
 def test_dask_workers_see_the_notebooks_environment(dask_client: Any) -> None:
     check_every_edit(dask_client)
+
+
+def test_a_folder_added_to_sys_path_reaches_dask_workers(dask_client: Any, tmp_path: Path) -> None:
+    check_a_late_folder(tmp_path / "late_dask", dask_client)
 
 
 def test_dask_workers_keep_their_own_variables(dask_client: Any) -> None:

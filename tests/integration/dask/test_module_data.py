@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -23,18 +22,8 @@ def user_module(tmp_path: Path) -> Iterator[ModuleType]:
 
 
 def test_dask_workers_read_the_modules_data_as_the_notebook_has_it(
-    user_module: ModuleType, dask_client: Any, tmp_path: Path
+    user_module: ModuleType, dask_client: Any
 ) -> None:
-    # The cluster started before the module's folder joined sys.path: tell its workers.
-    dask_client.run(_on_path, str(tmp_path), True)
-    try:
-        check_every_edit(user_module, dask_client)
-    finally:
-        dask_client.run(_on_path, str(tmp_path), False)
-
-
-def _on_path(folder: str, add: bool) -> None:
-    if add:
-        sys.path.insert(0, folder)
-    else:
-        sys.path.remove(folder)
+    # The cluster started before the module's folder joined sys.path: the pipeline
+    # brings the folder along (see _environ).
+    check_every_edit(user_module, dask_client)

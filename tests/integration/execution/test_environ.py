@@ -1,8 +1,10 @@
-"""Warm workers see the environment variables the notebook changed.
+"""Warm workers see what the notebook changed in its environment.
 
-A worker copies the environment when it starts: before, a notebook that set
-``os.environ["X"]`` (or deleted it) between two runs got the old value from warm
-workers without a word, where the sequential backend read the new one.
+A worker copies the environment variables, the working directory and ``sys.path``
+when it starts: before, a notebook that set ``os.environ["X"]`` (or deleted it), or
+ran ``os.chdir``, between two runs got the old value, or the same relative path in
+the old directory, from warm workers without a word, where the sequential backend saw
+the change; and a folder added to ``sys.path`` later was missing in them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
+import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +23,7 @@ import pytest
 from datamultiproc import run
 from datamultiproc.execution import MultiprocessBackend
 from datamultiproc.execution._pool import shutdown_pools
-from tests.helpers import AddFromEnvironment, number_samples
+from tests.helpers import AddFromEnvironment, AddFromFile, AddFromRelativeFile, number_samples
 
 pytestmark = pytest.mark.slow
 
@@ -83,3 +88,93 @@ def test_a_variable_set_before_the_workers_started_and_deleted_later_is_gone() -
 def test_an_executors_workers_see_the_notebooks_environment() -> None:
     with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor:
         check_every_edit(executor)
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """Two folders, each with its own ``value.txt`` (1 and 2); the directory restored after."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, value in ((first, "1"), (second, "2")):
+        folder.mkdir()
+        (folder / "value.txt").write_text(value)
+    before = os.getcwd()
+    yield first, second
+    os.chdir(before)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
+def test_warm_workers_follow_the_notebooks_working_directory(
+    folders: tuple[Path, Path], start_method: str
+) -> None:
+    shutdown_pools()
+    backend = MultiprocessBackend(2, start_method=start_method, inline=False)
+    for steps in (
+        [AddFromRelativeFile(path="value.txt")],  # read by process()
+        [AddFromFile(path="value.txt")],  # read by setup()
+    ):
+        for folder, gain in ((folders[0], 1), (folders[1], 2), (folders[0], 1)):
+            os.chdir(folder)
+            result = run(steps[0], number_samples(20), backend=backend, progress=False)
+            assert [s.data for s in result] == [i + gain for i in range(20)], (steps, folder)
+    shutdown_pools()
+
+
+def test_an_executors_workers_follow_the_notebooks_working_directory(
+    folders: tuple[Path, Path],
+) -> None:
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor:
+        for folder, gain in ((folders[0], 1), (folders[1], 2)):
+            os.chdir(folder)
+            step = AddFromRelativeFile(path="value.txt")
+            result = run(step, number_samples(20), backend=executor, progress=False)
+            assert [s.data for s in result] == [i + gain for i in range(20)]
+
+
+LATE_MODULE = """
+from datamultiproc import Processor
+
+class AddLate(Processor):
+    def process(self, sample):
+        from {name}_table import ADD  # a module of the same folder, imported when needed
+
+        sample.data = sample.data + ADD
+        return sample
+"""
+
+
+def check_a_late_folder(folder: Path, backend: Any) -> None:
+    """Add ``folder`` to ``sys.path`` (after ``backend``'s workers started), use a module there."""
+    folder.mkdir()
+    name = folder.name
+    (folder / f"{name}.py").write_text(textwrap.dedent(LATE_MODULE.format(name=name)))
+    (folder / f"{name}_table.py").write_text("ADD = 7\n")
+    sys.path.insert(0, str(folder))
+    try:
+        module = __import__(name)
+        result = run(module.AddLate(), number_samples(20), backend=backend, progress=False)
+        assert result.n_failed == 0, result.failures
+        assert [s.data for s in result] == [i + 7 for i in range(20)]
+    finally:
+        sys.path.remove(str(folder))
+        for module_name in (name, f"{name}_table"):
+            sys.modules.pop(module_name, None)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver", "executor"])
+def test_a_folder_added_to_sys_path_after_the_workers_started_reaches_them(
+    tmp_path: Path, start_method: str
+) -> None:
+    shutdown_pools()
+    backend: Any
+    if start_method == "executor":
+        backend = cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    else:
+        backend = MultiprocessBackend(2, start_method=start_method, inline=False)
+    try:
+        warm = run(AddFromEnvironment(variable=VARIABLE), number_samples(4), backend=backend)
+        assert warm.n_failed == 0
+        check_a_late_folder(tmp_path / f"late_{start_method}", backend)
+    finally:
+        if isinstance(backend, cf.Executor):
+            backend.shutdown()
+        shutdown_pools()
