@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,10 @@ from tests.integration.execution.test_environ import (
     VARIABLE,
     check_a_late_folder,
     check_every_edit,
+    clean_environment,  # noqa: F401 (an autouse fixture, used here too)
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def clean_environment() -> Iterator[None]:
-    yield
-    for name in (VARIABLE, f"{VARIABLE}_SETUP"):
-        os.environ.pop(name, None)
 
 
 def test_dask_workers_see_the_notebooks_environment(dask_client: Any) -> None:
