@@ -15,8 +15,11 @@ run what the file says, see ``_reloads``) stay as each worker has them. A change
 value changes the pipeline's bytes, hence its key: workers set the pipeline up again,
 and before running its samples set those globals to the values sent
 (:meth:`ModuleData.apply`). Globals of a notebook's ``__main__`` travel with the code
-already (cloudpickle sends them by value). Environment variables the notebook changed
-travel the same way (see ``_environ``).
+already (cloudpickle sends them by value), and so do its ``functools`` cached functions
+(which pickle would send by name: warm fork workers ran the version of the function they
+forked with after the cell was edited; see ``_memocaches``). Environment variables the
+notebook changed travel with the pipeline too (see ``_environ``), and so does word of a
+``functools`` cache the notebook cleared.
 
 The calling process never applies them (its modules hold the originals), nor does
 any worker running inside it (a Dask cluster of threads).
@@ -31,6 +34,7 @@ import enum
 import fractions
 import hashlib
 import importlib
+import io
 import os
 import pathlib
 import pickle
@@ -45,6 +49,14 @@ from datamultiproc.core import Processor
 from datamultiproc.execution._codestate import file_unchanged_since_loaded
 from datamultiproc.execution._environ import Environment, current_import_path
 from datamultiproc.execution._environ import current as current_environment
+from datamultiproc.execution._memocaches import (
+    LRU_CACHE_TYPE,
+    clear_if_cleared,
+    generation,
+    is_memo_cache,
+    rebuilt_cache,
+)
+from datamultiproc.storage._origins import module_origin
 from datamultiproc.storage._parts import data_reads
 
 __all__ = ["ModuleData", "collect", "dump_pipeline", "load_pipeline"]
@@ -87,6 +99,7 @@ class ModuleData(NamedTuple):
     values: tuple[tuple[str, str, str, bytes], ...] = ()
     sender: int = 0  # the calling process's pid: it never applies them
     environment: Environment = Environment()  # see _environ
+    caches: tuple[tuple[str, str, str, int], ...] = ()  # (module, owner, name, clears)
 
     def apply(self) -> None:
         """Set each global (or class attribute) and environment variable as sent.
@@ -99,6 +112,8 @@ class ModuleData(NamedTuple):
         if os.getpid() == self.sender:
             return
         self.environment.apply()
+        for module_name, owner, name, clears in self.caches:
+            clear_if_cleared(module_name, owner, name, clears)
         for module_name, owner, name, data in self.values:
             try:
                 target: Any = sys.modules.get(module_name)
@@ -132,7 +147,13 @@ def collect(pipeline: Processor) -> ModuleData:
     [('settings_example', '', 'THRESHOLD')]
     """
     values = []
+    caches = []
     for module, owner, name, value in data_reads(pipeline):
+        if module is not None and is_memo_cache(value) and _users_own(value):
+            # The count changes the key; a worker clears its copy (the notebook's own
+            # travel by value: a new key brings a new, empty one).
+            caches.append((module, owner, name, generation(value)))
+            continue
         if module is None or module in _MAIN_MODULES or not _plain(value):
             continue
         if owner and ("<locals>" in owner or name.startswith("_")):
@@ -144,7 +165,7 @@ def collect(pipeline: Processor) -> ModuleData:
         except Exception:
             continue
         values.append((module, owner, name, data))
-    return ModuleData(tuple(values), os.getpid(), current_environment())
+    return ModuleData(tuple(values), os.getpid(), current_environment(), tuple(caches))
 
 
 def dump_pipeline(pipeline: Processor) -> tuple[bytes, bytes]:
@@ -156,7 +177,9 @@ def dump_pipeline(pipeline: Processor) -> tuple[bytes, bytes]:
     added to ``sys.path``, or read a variable when imported.
     """
     data = collect(pipeline)
-    inner = cloudpickle.dumps((pipeline, data), protocol=5)
+    stream = io.BytesIO()
+    _PipelinePickler(stream).dump((pipeline, data))
+    inner = stream.getvalue()
     envelope = (data.environment, current_import_path(), data.sender, inner)
     return hashlib.blake2b(inner, digest_size=16).digest(), pickle.dumps(envelope, protocol=5)
 
@@ -169,6 +192,24 @@ def load_pipeline(blob: bytes) -> tuple[Processor, ModuleData]:
         environment.apply()
     pipeline, data = pickle.loads(inner)
     return pipeline, data
+
+
+class _PipelinePickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """Pickles a notebook's ``functools`` cached functions by value (see ``_memocaches``)."""
+
+    def __init__(self, file: Any) -> None:
+        super().__init__(file, protocol=5)
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is LRU_CACHE_TYPE and getattr(obj, "__module__", None) in _MAIN_MODULES:
+            return rebuilt_cache, (obj.__wrapped__, obj.cache_parameters())
+        return super().reducer_override(obj)
+
+
+def _users_own(function: Any) -> bool:
+    # A library's cached function is the library's business: its caches are left alone.
+    module = getattr(function, "__module__", None)
+    return module in _MAIN_MODULES or module_origin(module).kind == "user"
 
 
 def _plain(value: Any) -> bool:
