@@ -21,6 +21,7 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from datamultiproc.core import BaseSample, Processor, recording
@@ -164,41 +165,48 @@ def raw_failure(exc: BaseException) -> RawFailure:
     return RawFailure(None, type(exc).__name__, str(exc), text)
 
 
+@dataclass
+class _Held:
+    """One pipeline as a worker holds it."""
+
+    pipeline: Any  # None if it could not be loaded
+    setup_failure: RawFailure | None
+    data: ModuleData = field(default_factory=ModuleData)  # what its code reads
+    blob: bytes | None = None  # kept only to set it up again when a file setup() read changes
+    read: FileStamps | None = None  # the files its setup() read
+    checked: object = None  # the run whose files were last checked
+    params: dict[int, Any] = field(default_factory=dict)  # parameter-text memo
+
+
 class _WorkerState:
     """The pipelines one worker process holds, each set up once."""
 
     def __init__(self) -> None:
-        # key -> (pipeline, setup failure); the pipeline is None if it could not be loaded.
-        self.pipelines: OrderedDict[bytes, tuple[Any, RawFailure | None]] = OrderedDict()
-        self.params: dict[bytes, dict[int, Any]] = {}  # parameter-text memos per pipeline
-        self.module_data: dict[bytes, ModuleData] = {}  # what each pipeline's code reads
+        self.held: OrderedDict[bytes, _Held] = OrderedDict()  # newest last
         self.applied: bytes | None = None  # whose module data the modules hold now
-        self.blobs: dict[bytes, bytes] = {}  # to set a pipeline up again
-        self.read: dict[bytes, FileStamps] = {}  # the files each setup() read
-        self.checked: dict[bytes, object] = {}  # the run whose files were last checked
 
     def forget(self) -> None:
         """Drop every pipeline (the user's modules were reloaded)."""
-        for kept in (self.pipelines, self.params, self.module_data, self.blobs, self.read):
-            kept.clear()
-        self.checked.clear()
+        self.held.clear()
         self.applied = None
 
-    def ready(self, key: bytes, run: object = None) -> tuple[Any, RawFailure | None]:
-        """Return pipeline ``key`` and its setup failure, ready to run samples of ``run``.
+    def ready(self, key: bytes, run: object = None) -> _Held:
+        """Return pipeline ``key``, ready to run samples of ``run``.
 
         At a run's first chunk here, set up again if a file its ``setup()`` read has
         changed since (a retrained model, an edited table; a file the pipeline writes
         while it runs, in any worker, waits for the next run); its module data in
         place (:meth:`use`). Without ``run``, the files are checked at every chunk.
         """
-        if run is None or self.checked.get(key) != run:
+        held = self.held[key]
+        if run is None or held.checked != run:
+            if held.blob is not None and held.read is not None and held.read.changed():
+                self.load(key, held.blob)
+                held = self.held[key]
             if run is not None:
-                self.checked[key] = run
-            if key in self.blobs and self.read[key].changed():
-                self.load(key, self.blobs[key])
+                held.checked = run
         self.use(key)
-        return self.pipelines[key]
+        return held
 
     def use(self, key: bytes) -> None:
         """Before running pipeline ``key``: give the user's modules the data it was sent with.
@@ -207,14 +215,13 @@ class _WorkerState:
         """
         if self.applied != key:
             self.applied = key
-            self.module_data.get(key, ModuleData()).apply()
+            held = self.held.get(key)
+            (held.data if held is not None else ModuleData()).apply()
 
     def load(self, key: bytes, blob: bytes) -> None:
-        self.blobs.pop(key, None)
-        self.pipelines.pop(key, None)  # set up again: newest last
+        self.held.pop(key, None)  # set up again: newest last
         try:
             pipeline, data = load_pipeline(blob)
-            self.module_data[key] = data
             data.apply()  # setup() may read them too
             self.applied = key
             if data.sender != os.getpid():
@@ -224,17 +231,12 @@ class _WorkerState:
             # E.g. a processor class whose module the worker cannot import.
             failure = raw_failure(exc)
             message = f"cannot load the pipeline in a worker: {failure.message}"
-            self.pipelines[key] = (None, failure._replace(stage="setup", message=message))
+            self.held[key] = _Held(None, failure._replace(stage="setup", message=message))
         else:
-            setup_failure, self.read[key] = prepare_watched(pipeline)
-            self.pipelines[key] = (pipeline, setup_failure)
-            if self.read[key]:
-                self.blobs[key] = blob  # kept only to set it up again when one changes
-        self.params[key] = {}
-        while len(self.pipelines) > _KEPT_PIPELINES:
-            dropped, _ = self.pipelines.popitem(last=False)
-            for kept in (self.params, self.module_data, self.blobs, self.read, self.checked):
-                kept.pop(dropped, None)
+            setup_failure, read = prepare_watched(pipeline)
+            self.held[key] = _Held(pipeline, setup_failure, data, blob if read else None, read)
+        while len(self.held) > _KEPT_PIPELINES:
+            self.held.popitem(last=False)
 
     def run_chunk(
         self,
@@ -245,10 +247,10 @@ class _WorkerState:
         slot: int,
     ) -> list[WireOutcome]:
         """Run ``(index, WireState)`` items; each is removed from ``items`` as it starts."""
-        pipeline, setup_error = self.ready(key, seq >> RUN_SHIFT)
+        held = self.ready(key, seq >> RUN_SHIFT)
+        pipeline, setup_error, params = held.pipeline, held.setup_failure, held.params
         outcomes = []
         strings: dict[str, str] = {}
-        params = self.params.setdefault(key, {})
         base = 3 * slot
         progress[base] = seq
         own_objects(items)
@@ -329,12 +331,12 @@ def run_payload(
     """
     with _PAYLOAD_LOCK:
         _follow_code(key, code)
-        if key not in _PAYLOAD_STATE.pipelines:
+        if key not in _PAYLOAD_STATE.held:
             _PAYLOAD_STATE.load(key, blob)
             note_imports()  # the modules unpickling imported, as they are now
-        pipeline, setup_error = _PAYLOAD_STATE.ready(key, run)
+        held = _PAYLOAD_STATE.ready(key, run)
+    pipeline, setup_error, params = held.pipeline, held.setup_failure, held.params
     strings: dict[str, str] = {}
-    params = _PAYLOAD_STATE.params.setdefault(key, {})
     items = pickle.loads(payload)
     own_objects(items)
     outcomes = []
@@ -358,7 +360,7 @@ def _follow_code(key: bytes, code: bytes) -> None:
     except ReloadError as exc:
         _PAYLOAD_STATE.forget()
         failure = raw_failure(exc)._replace(stage="setup", error_type="ReloadError")
-        _PAYLOAD_STATE.pipelines[key] = (None, failure)  # every sample of the chunk says so
+        _PAYLOAD_STATE.held[key] = _Held(None, failure)  # every sample of the chunk says so
         return
     if drop:
         _PAYLOAD_STATE.forget()
