@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import decimal
 import os
 import time
 from typing import Any
@@ -473,4 +474,16 @@ class AddFromRelativeFile(Processor):
     def process(self, sample: NumberSample) -> NumberSample:
         with open(self.path) as source:
             sample.data = sample.data + int(source.read())
+        return sample
+
+
+class Calculate(Processor):
+    """Sets ``data`` to the digits of 1/7 as a Decimal; divides a float by zero if ``divide``."""
+
+    divide: bool = False
+
+    def process(self, sample: NumberSample) -> NumberSample:
+        sample.data = len(str(decimal.Decimal(1) / decimal.Decimal(7)))
+        if self.divide:
+            sample.data += int(np.float64(1.0) / np.float64(0.0) > 0)
         return sample

@@ -18,6 +18,7 @@ Adding a backend: write a class with ``name``, ``workers``, ``in_process`` and `
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextvars
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -153,7 +154,16 @@ class ExecutorBackend:
     def _submitter(self, job: Job, sizer: ChunkSizer) -> Callable[[list[Item]], cf.Future[Any]]:
         if self.local:
             setup_error = prepare_pipeline(job.pipeline)
-            return lambda chunk: self.executor.submit(_run_local, job.pipeline, chunk, setup_error)
+
+            def submit_local(chunk: list[Item]) -> cf.Future[Any]:
+                # In a copy of the caller's context: its numpy error handling and decimal
+                # context (per thread) hold in the pool's threads too.
+                context = contextvars.copy_context()
+                return self.executor.submit(
+                    context.run, _run_local, job.pipeline, chunk, setup_error
+                )
+
+            return submit_local
         key, blob = encode_pipeline(job.pipeline)
         code = code_token()  # workers reload user modules changed since (see _reloads)
         run = uuid.uuid4().hex  # workers check setup()'s files once per run

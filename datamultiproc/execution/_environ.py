@@ -19,6 +19,14 @@ the import path is not (a folder added to ``sys.path`` matters to modules import
 later, and a pipeline using a module from there is a new pipeline anyway), so adding
 one sets nothing up again.
 
+The calling thread's calculation settings travel too, whole (they are no machine's own):
+numpy's floating-point error handling (``np.seterr(all="raise")`` to catch bad samples
+made workers return ``inf`` and NaN where the notebook's run failed them) and the
+``decimal`` context (precision, rounding, traps). Both are per thread, so they are
+applied in the thread that runs the samples, at each chunk (Dask runs tasks in threads);
+the thread backend runs each chunk in a copy of the caller's context instead (see
+``_backends``).
+
 Only changes travel, never the whole environment: a Dask worker on another machine
 keeps its own ``PATH``, ``HOME`` and directory unless the notebook changed them. A
 variable changed once keeps travelling with its current value, so one set and later
@@ -30,11 +38,14 @@ machine) is left as it is. Variables a C library read when it loaded
 from __future__ import annotations
 
 import contextlib
+import decimal
 import os
 import sys
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["Environment", "ImportPath", "current", "current_import_path"]
+import numpy as np
+
+__all__ = ["CalculationSettings", "Environment", "ImportPath", "current", "current_import_path"]
 
 _VARIABLES_AT_IMPORT = dict(os.environ)
 _DIRECTORY_AT_IMPORT = os.getcwd()
@@ -44,13 +55,14 @@ _DIRECTORY_CHANGED = [False]  # likewise: back in the first directory travels to
 
 
 class Environment(NamedTuple):
-    """The caller's changed variables and working directory (see the module)."""
+    """The caller's changed variables and directory, and its calculation settings."""
 
     variables: tuple[tuple[str, str | None], ...] = ()
     directory: str | None = None  # the working directory, once it changed
+    settings: CalculationSettings | None = None
 
     def apply(self) -> None:
-        """Make this process's variables and directory match the caller's changes."""
+        """Make this process's variables, directory and settings match the caller's."""
         for name, value in self.variables:
             if value is None:
                 os.environ.pop(name, None)
@@ -59,6 +71,31 @@ class Environment(NamedTuple):
         if self.directory is not None and os.getcwd() != self.directory:
             with contextlib.suppress(OSError):  # not on this machine
                 os.chdir(self.directory)
+        if self.settings is not None:
+            self.settings.apply()
+
+
+class CalculationSettings(NamedTuple):
+    """The calling thread's numpy floating-point error handling and ``decimal`` context.
+
+    Both are per thread (context variables): they are applied in the thread that runs
+    the samples, at every chunk.
+    """
+
+    float_errors: tuple[tuple[str, Any], ...]  # np.geterr(), sorted
+    decimal_context: decimal.Context
+
+    @classmethod
+    def current(cls) -> CalculationSettings:
+        errors: dict[str, Any] = dict(np.geterr())
+        context = decimal.getcontext().copy()
+        context.clear_flags()  # the conditions met so far: not a setting (and they change)
+        return cls(tuple(sorted(errors.items())), context)
+
+    def apply(self) -> None:
+        errors: dict[str, Any] = dict(self.float_errors)
+        np.seterr(**errors)
+        decimal.setcontext(self.decimal_context.copy())
 
 
 class ImportPath(NamedTuple):
@@ -97,7 +134,8 @@ def current() -> Environment:
     except OSError:  # the directory was removed
         directory = None
     _DIRECTORY_CHANGED[0] |= directory is not None and directory != _DIRECTORY_AT_IMPORT
-    return Environment(variables, directory if _DIRECTORY_CHANGED[0] else None)
+    directory = directory if _DIRECTORY_CHANGED[0] else None
+    return Environment(variables, directory, CalculationSettings.current())
 
 
 def current_import_path() -> ImportPath:

@@ -336,6 +336,9 @@ def run_payload(
             note_imports()  # the modules unpickling imported, as they are now
         held = _PAYLOAD_STATE.ready(key, run)
     pipeline, setup_error, params = held.pipeline, held.setup_failure, held.params
+    settings = held.data.environment.settings
+    if settings is not None:
+        settings.apply()  # per thread: a Dask worker runs chunks in several (see _environ)
     strings: dict[str, str] = {}
     items = pickle.loads(payload)
     own_objects(items)

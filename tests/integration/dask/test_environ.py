@@ -12,7 +12,9 @@ from datamultiproc import run
 from tests.helpers import AddFromEnvironment, number_samples
 from tests.integration.execution.test_environ import (
     VARIABLE,
+    calculation_settings,  # noqa: F401 (a fixture, used here too)
     check_a_late_folder,
+    check_calculation_settings,
     check_every_edit,
     clean_environment,  # noqa: F401 (an autouse fixture, used here too)
 )
@@ -26,6 +28,11 @@ def test_dask_workers_see_the_notebooks_environment(dask_client: Any) -> None:
 
 def test_a_folder_added_to_sys_path_reaches_dask_workers(dask_client: Any, tmp_path: Path) -> None:
     check_a_late_folder(tmp_path / "late_dask", dask_client)
+
+
+@pytest.mark.usefixtures("calculation_settings")
+def test_dask_workers_use_the_notebooks_calculation_settings(dask_client: Any) -> None:
+    check_calculation_settings(dask_client)
 
 
 def test_dask_workers_keep_their_own_variables(dask_client: Any) -> None:

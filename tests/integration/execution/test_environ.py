@@ -10,20 +10,30 @@ the change; and a folder added to ``sys.path`` later was missing in them.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import decimal
 import multiprocessing
 import os
 import sys
 import textwrap
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from datamultiproc import run
+from datamultiproc.exceptions import FailuresWarning
 from datamultiproc.execution import MultiprocessBackend
 from datamultiproc.execution._pool import shutdown_pools
-from tests.helpers import AddFromEnvironment, AddFromFile, AddFromRelativeFile, number_samples
+from tests.helpers import (
+    AddFromEnvironment,
+    AddFromFile,
+    AddFromRelativeFile,
+    Calculate,
+    number_samples,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -178,3 +188,46 @@ def test_a_folder_added_to_sys_path_after_the_workers_started_reaches_them(
         if isinstance(backend, cf.Executor):
             backend.shutdown()
         shutdown_pools()
+
+
+@pytest.fixture
+def calculation_settings() -> Iterator[None]:
+    errors, context = np.geterr(), decimal.getcontext().copy()
+    yield
+    np.seterr(**errors)
+    decimal.setcontext(context)
+
+
+def check_calculation_settings(backend: Any) -> None:
+    """The notebook's numpy error handling and decimal precision hold where samples run."""
+    np.seterr(divide="raise")  # to catch bad samples
+    decimal.getcontext().prec = 50
+    digits = len(str(decimal.Decimal(1) / decimal.Decimal(7)))
+    with pytest.warns(FailuresWarning):
+        result = run(Calculate(divide=True), number_samples(12), backend=backend, progress=False)
+    assert {f.error_type for f in result.failures} == {"FloatingPointError"}
+    assert len(result.failures) == 12
+    result = run(Calculate(), number_samples(12), backend=backend, progress=False)
+    assert [s.data for s in result] == [digits] * 12
+    np.seterr(divide="warn")
+    decimal.getcontext().prec = 28
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = run(Calculate(divide=True), number_samples(12), backend=backend, progress=False)
+    assert [s.data for s in result] == [len(str(decimal.Decimal(1) / decimal.Decimal(7))) + 1] * 12
+
+
+@pytest.mark.usefixtures("calculation_settings")
+@pytest.mark.parametrize(
+    "backend", ["sequential", "thread", "fork", "spawn", "forkserver", "executor"]
+)
+def test_numpy_error_handling_and_the_decimal_context_hold_in_workers(backend: str) -> None:
+    shutdown_pools()
+    if backend == "executor":
+        with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            check_calculation_settings(pool)
+    elif backend in ("sequential", "thread"):
+        check_calculation_settings(backend)
+    else:
+        check_calculation_settings(MultiprocessBackend(2, start_method=backend, inline=False))
+    shutdown_pools()

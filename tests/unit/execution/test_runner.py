@@ -301,7 +301,8 @@ class CountingThreadPool(cf.ThreadPoolExecutor):
         self.chunks: list[int] = []
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
-        self.chunks.append(len(args[1]))  # _run_local(pipeline, chunk, setup_error)
+        # context.run(_run_local, pipeline, chunk, setup_error): the chunk is the list.
+        self.chunks.append(len(next(a for a in args if isinstance(a, list))))
         return super().submit(fn, *args, **kwargs)
 
 
