@@ -22,12 +22,13 @@ import sys
 import types
 from typing import NamedTuple
 
-__all__ = ["CodeNames", "code_names", "environment_names"]
+__all__ = ["CodeNames", "code_names", "environment_names", "uses_decimal"]
 
 _LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
 _ATTRS = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
 _ENVIRONMENT_READS = frozenset({"environ", "environb", "getenv", "getenvb"})
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DECIMAL_NAMES = frozenset({"decimal", "Decimal", "getcontext", "localcontext"})
 _MUTATORS = frozenset(
     {
         "add",
@@ -138,6 +139,20 @@ def environment_names(code: types.CodeType) -> tuple[str, ...]:
             }
         )
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def uses_decimal(code: types.CodeType) -> bool:
+    """Return whether ``code`` (nested code included) names ``decimal`` or its context.
+
+    Examples
+    --------
+    >>> uses_decimal((lambda x: decimal.Decimal(x) / 7).__code__)
+    True
+    >>> uses_decimal((lambda x: x / 7).__code__)
+    False
+    """
+    return any(_DECIMAL_NAMES.intersection(part.co_names) for part in _all_code(code))
 
 
 def _all_code(code: types.CodeType) -> list[types.CodeType]:

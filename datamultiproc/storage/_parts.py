@@ -17,6 +17,7 @@ and is keyed by type only.
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import os
 import types
@@ -28,7 +29,12 @@ import numpy as np
 from pydantic import BaseModel
 
 from datamultiproc.core import BaseSample, Processor, walk
-from datamultiproc.storage._bytecode import CodeNames, code_names, environment_names
+from datamultiproc.storage._bytecode import (
+    CodeNames,
+    code_names,
+    environment_names,
+    uses_decimal,
+)
 from datamultiproc.storage._fingerprint import Fingerprinter, class_identity
 from datamultiproc.storage._origins import Origin, module_origin
 
@@ -212,6 +218,24 @@ class KeyParts:
         self.add(label, fingerprinter.hexdigest())
         for variable in environment_names(function.__code__):
             self._environment_variable(variable)
+        if uses_decimal(function.__code__):
+            self._decimal_context()
+
+    def _decimal_context(self) -> None:
+        # The calling thread's decimal context (a worker's is the caller's: see
+        # execution._environ); the conditions met so far (flags) are no setting.
+        context = decimal.getcontext()
+        shown = f"prec={context.prec} rounding={context.rounding}"
+        settings = (
+            context.prec,
+            context.rounding,
+            context.Emin,
+            context.Emax,
+            context.capitals,
+            context.clamp,
+            sorted(signal.__name__ for signal, on in context.traps.items() if on),
+        )
+        self.add("decimal context", _digest(repr(settings)), shown)
 
     def _environment_variable(self, name: str) -> None:
         # Shown as set or unset with a digest, never the value: it may be a secret, and

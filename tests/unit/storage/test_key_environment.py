@@ -1,4 +1,4 @@
-"""Cache keys follow the environment variables the code reads by name.
+"""Cache keys follow the environment variables the code reads by name, and decimal's context.
 
 Before, a processor reading ``os.environ["LABEL_SET"]`` was served the entries of
 the old value after the notebook changed the variable, without a word.
@@ -6,6 +6,7 @@ the old value after the notebook changed the variable, without a word.
 
 from __future__ import annotations
 
+import decimal
 import os
 import textwrap
 from collections.abc import Iterator
@@ -113,3 +114,30 @@ def test_other_variables_do_not_change_the_key_of_code_that_reads_one() -> None:
             assert cache.configuration().digest == before, imports
         finally:
             del os.environ["DATAMULTIPROC_TEST_UNRELATED"]
+
+
+def test_code_using_decimal_is_keyed_on_the_decimal_context() -> None:
+    # Before, a hit served an entry computed at the old precision after the notebook
+    # changed decimal.getcontext().prec.
+    cache = Cache(
+        processor=step_reading("str(decimal.Decimal(1) / decimal.Decimal(7))", "import decimal"),
+        cache_dir="unused",
+    )
+    plain = Cache(processor=step_reading('"1/7"', "import decimal"), cache_dir="unused")
+    context = decimal.getcontext()
+    precision = context.prec
+    begin_run()
+    before, plain_before = cache.configuration().digest, plain.configuration().digest
+    try:
+        decimal.Decimal(1) / decimal.Decimal(3)  # conditions met: no change of settings
+        begin_run()
+        assert cache.configuration().digest == before
+        context.prec = 50
+        begin_run()
+        assert cache.configuration().digest != before
+        assert plain.configuration().digest == plain_before  # no decimal in its code
+        assert cache.configuration().parts["decimal context"].startswith("prec=50")
+    finally:
+        context.prec = precision
+    begin_run()
+    assert cache.configuration().digest == before
