@@ -20,18 +20,16 @@ calls from then on: the cache gets its own ``cache_clear`` attribute, which coun
 then calls the real one (the function and its cache are otherwise untouched). The count
 travels with the pipeline (so a clear changes the pipeline's key), and a worker clears
 its own copy of the cache when the count differs from the one it last saw
-(:func:`clear_if_cleared`). Clears made before the cache was first seen are not counted.
+(:func:`cleared_since`). Clears made before the cache was first seen are not counted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
-import sys
 from typing import Any
 
-__all__ = ["LRU_CACHE_TYPE", "clear_if_cleared", "generation", "is_memo_cache", "rebuilt_cache"]
+__all__ = ["LRU_CACHE_TYPE", "cleared_since", "generation", "is_memo_cache", "rebuilt_cache"]
 
 LRU_CACHE_TYPE = type(functools.lru_cache(maxsize=None)(len))
 
@@ -59,13 +57,11 @@ def generation(cache: Any) -> int:
     (9, None, 0, 1)
     """
     counter = vars(cache).get("cache_clear") if hasattr(cache, "__dict__") else None
-    if not isinstance(counter, _CountingClear):
-        try:
-            cache.cache_clear = _CountingClear(cache.cache_clear)
-        except (AttributeError, TypeError):  # no attributes of its own: not counted
-            return 0
-        return 0
-    return counter.count
+    if isinstance(counter, _CountingClear):
+        return counter.count
+    with contextlib.suppress(AttributeError, TypeError):  # no attributes of its own: uncounted
+        cache.cache_clear = _CountingClear(cache.cache_clear)
+    return 0
 
 
 class _CountingClear:
@@ -81,19 +77,13 @@ class _CountingClear:
         self.clear()
 
 
-def clear_if_cleared(module: str, owner: str, name: str, seen: int) -> None:
-    """In a worker: clear this process's copy of the cache if the caller cleared its own."""
+def cleared_since(module: str, owner: str, name: str, seen: int) -> bool:
+    """In a worker: whether the caller cleared this cache since this process last asked."""
     place = (module, owner, name)
     if _CLEARED.get(place, 0) == seen:
-        return
+        return False
     _CLEARED[place] = seen
-    with contextlib.suppress(Exception):  # not importable here: nothing to clear
-        target: Any = sys.modules.get(module) or importlib.import_module(module)
-        for part in owner.split(".") if owner else ():
-            target = getattr(target, part)
-        cache = getattr(target, name)
-        if is_memo_cache(cache):
-            cache.cache_clear()
+    return True
 
 
 def rebuilt_cache(function: Any, parameters: dict[str, Any]) -> Any:

@@ -27,6 +27,7 @@ any worker running inside it (a Dask cluster of threads).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import decimal
@@ -51,7 +52,7 @@ from datamultiproc.execution._environ import Environment, current_import_path
 from datamultiproc.execution._environ import current as current_environment
 from datamultiproc.execution._memocaches import (
     LRU_CACHE_TYPE,
-    clear_if_cleared,
+    cleared_since,
     generation,
     is_memo_cache,
     rebuilt_cache,
@@ -102,7 +103,7 @@ class ModuleData(NamedTuple):
     caches: tuple[tuple[str, str, str, int], ...] = ()  # (module, owner, name, clears)
 
     def apply(self) -> None:
-        """Set each global (or class attribute) and environment variable as sent.
+        """Set the environment, clear the caches the caller cleared, set each global as sent.
 
         Not in the calling process (its modules and environment hold the originals).
 
@@ -113,18 +114,26 @@ class ModuleData(NamedTuple):
             return
         self.environment.apply()
         for module_name, owner, name, clears in self.caches:
-            clear_if_cleared(module_name, owner, name, clears)
+            if cleared_since(module_name, owner, name, clears):
+                with contextlib.suppress(Exception):  # not found here: nothing to clear
+                    cache = getattr(_owner(module_name, owner), name)
+                    if is_memo_cache(cache):
+                        cache.cache_clear()
         for module_name, owner, name, data in self.values:
             try:
-                target: Any = sys.modules.get(module_name)
-                if target is None:
-                    target = importlib.import_module(module_name)
-                for part in owner.split(".") if owner else ():
-                    target = getattr(target, part)
-                value = pickle.loads(data)
-                setattr(target, name, value)
+                setattr(_owner(module_name, owner), name, pickle.loads(data))
             except Exception:  # the worker keeps its own value, as before
                 continue
+
+
+def _owner(module_name: str, owner: str) -> Any:
+    """Return module ``module_name`` or, with ``owner``, the class of that name in it."""
+    target: Any = sys.modules.get(module_name)
+    if target is None:
+        target = importlib.import_module(module_name)
+    for part in owner.split(".") if owner else ():
+        target = getattr(target, part)
+    return target
 
 
 def collect(pipeline: Processor) -> ModuleData:
