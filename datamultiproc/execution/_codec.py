@@ -190,10 +190,14 @@ def encode_shared(
     return Encoded([header, data, *piped], fds, tuple(held))
 
 
-# token <-> class; in a worker, every entry came from the parent.
+# token <-> class: received from a peer, or minted here for a class sent by value.
 _classes_by_token: dict[str, type] = {}
 _tokens_by_class: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
 _importable: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+# Tokens the parent surely knows: received from it (or inherited at a fork). Not those a
+# worker minted: an executor's parent may decode a later reply, naming the class by
+# token, before the earlier one that defined it.
+_received: set[str] = set()
 
 
 def registered_class(token: str) -> type:
@@ -203,14 +207,27 @@ def registered_class(token: str) -> type:
 
 def register_class(token: str, cls: type) -> type:
     """Register a class received by value under its sender's token (called while unpickling)."""
+    _received.add(token)
+    return _mint(token, cls)
+
+
+def _mint(token: str, cls: type) -> type:
     _classes_by_token.setdefault(token, cls)
     _tokens_by_class.setdefault(cls, token)
     return _classes_by_token[token]
 
 
 def peer_known_classes() -> set[str]:
-    """Tokens the parent knows: every class a worker registered came from the parent."""
-    return set(_classes_by_token)
+    """Tokens the parent knows: those it sent this process, and those it had at a fork."""
+    return set(_received)
+
+
+def _forked() -> None:
+    _received.update(_classes_by_token)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _importable_by_name(cls: type) -> bool:
@@ -240,7 +257,7 @@ class _ClassTablePickler(cloudpickle.Pickler):  # type: ignore[misc]
             token = _tokens_by_class.get(obj)
             if token is None:
                 token = uuid.uuid4().hex
-                register_class(token, obj)
+                _mint(token, obj)
             if token in self.known or token in self.sent:
                 return registered_class, (token,)
             self.sent.add(token)
